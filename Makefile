@@ -1,0 +1,48 @@
+# SCORE4Climate Programme API — `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint typecheck format openapi migrate bench fuzz load clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+run: $(STAMP) ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/score4climate serve
+
+test: $(STAMP) ## ruff, mypy and the whole test suite on a real PostgreSQL
+	$(BIN)/ruff check app tests alembic
+	$(BIN)/ruff format --check app tests alembic
+	$(BIN)/mypy app
+	$(BIN)/pytest -n auto
+
+lint: $(STAMP) ## ruff lint + format check
+	$(BIN)/ruff check app tests alembic
+	$(BIN)/ruff format --check app tests alembic
+
+typecheck: $(STAMP) ## mypy (strict)
+	$(BIN)/mypy app
+
+format: $(STAMP) ## apply ruff formatting and safe fixes
+	$(BIN)/ruff check --fix app tests alembic
+	$(BIN)/ruff format app tests alembic
+
+openapi: $(STAMP) ## write openapi.json from the app
+	$(BIN)/score4climate export-openapi
+
+migrate: $(STAMP) ## apply migrations
+	$(BIN)/score4climate migrate
+
+clean: ## remove the virtualenv and local data (embedded database included)
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""SCORE4Climate Programme API."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,62 @@
+"""Async engine, session factory and the one place that commits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.config import Settings
+
+
+class Database:
+    """An engine plus its session factory. One per process (and one per test database)."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            pool_pre_ping=True,
+            connect_args={
+                "server_settings": {
+                    "statement_timeout": str(settings.db_statement_timeout_ms),
+                    "idle_in_transaction_session_timeout": str(max(settings.db_statement_timeout_ms * 2, 10_000)),
+                    "application_name": "score4climate-api",
+                },
+                "timeout": 5,
+            },
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def require_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise RuntimeError(
+            "DATABASE_URL is not set. Use `score4climate serve` (which starts an embedded "
+            "PostgreSQL for development) or point DATABASE_URL at a PostgreSQL server."
+        )
+    return settings.database_url
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit when the handler returned, roll back otherwise.
+
+    Declared with `scope="function"` (see deps.py) so the commit happens before the
+    response is sent: a failed commit becomes an error response, never a lost write.
+    """
+    database: Database = request.app.state.db
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise

@@ -1,0 +1,276 @@
+"""Typed domain errors and the single RFC 9457 problem+json renderer.
+
+Services raise these; one set of handlers turns them (and framework errors) into
+`application/problem+json`. Nothing else in the code base builds an error body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("app.errors")
+
+PROBLEM_BASE = "https://score4climate.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description="Where the problem is: `body`, `query`, `path` or `header`, then the field path.")
+    msg: str
+    type: str = Field(description="Machine-readable kind of validation failure.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. Every error this API returns has this shape."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": PROBLEM_BASE + "not-found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "enterprise not found",
+                }
+            ]
+        }
+    )
+
+    type: str = Field(description="URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ValidationIssue] | None = Field(default=None, description="Present on validation failures (422).")
+
+
+class ProblemError(Exception):
+    """Base of every error a service may raise; knows its HTTP status and problem type."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail or self.slug)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+class BadRequest(ProblemError):
+    status, slug = 400, "bad-request"
+
+
+class InvalidCursor(ProblemError):
+    status, slug = 400, "invalid-cursor"
+
+
+class Unauthorized(ProblemError):
+    status, slug = 401, "unauthorized"
+
+    def __init__(self, detail: str | None = "missing or invalid access token") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class Forbidden(ProblemError):
+    status, slug = 403, "forbidden"
+
+
+class NotFound(ProblemError):
+    status, slug = 404, "not-found"
+
+
+class Conflict(ProblemError):
+    status, slug = 409, "conflict"
+
+
+class InvalidTransition(ProblemError):
+    status, slug = 409, "invalid-transition"
+
+
+class PrerequisiteNotMet(ProblemError):
+    status, slug = 409, "prerequisite-not-met"
+
+
+class PreconditionFailed(ProblemError):
+    status, slug = 412, "precondition-failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, slug = 413, "payload-too-large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, slug = 415, "unsupported-media-type"
+
+
+class Unprocessable(ProblemError):
+    status, slug = 422, "validation-error"
+
+    def __init__(self, detail: str, *, loc: Sequence[str | int] = ("body",)) -> None:
+        super().__init__(detail)
+        self.errors = [{"loc": list(loc), "msg": detail, "type": "value_error"}]
+
+
+class IdempotencyKeyReused(ProblemError):
+    status, slug = 422, "idempotency-key-reused"
+
+
+class RateLimited(ProblemError):
+    status, slug = 429, "rate-limited"
+
+    def __init__(self, retry_after: int, detail: str = "too many requests") -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug = 503, "service-unavailable"
+
+    def __init__(self, detail: str = "the database is unavailable; retry shortly") -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
+def problem_body(
+    status: int,
+    *,
+    slug: str | None = None,
+    detail: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> bytes:
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or title.lower().replace(" ", "-").replace("'", "")),
+        "title": title,
+        "status": status,
+    }
+    if detail is not None:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = errors
+    return orjson.dumps(body)
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str | None = None,
+    detail: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return Response(
+        problem_body(status, slug=slug, detail=detail, errors=errors),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    issues = []
+    for err in exc.errors():
+        msg = str(err.get("msg", "invalid value"))
+        issues.append({"loc": _clean_loc(err.get("loc", ())), "msg": msg, "type": str(err.get("type", "value_error"))})
+    return issues
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean "the database cannot serve now" rather than a bug."""
+    if isinstance(exc, PoolTimeoutError | InterfaceError | ConnectionError | OSError):
+        return True
+    if isinstance(exc, OperationalError | DBAPIError):
+        text = str(exc.orig if getattr(exc, "orig", None) is not None else exc).lower()
+        markers = (
+            "connection",
+            "cannot connect",
+            "terminating",
+            "shutting down",
+            "statement timeout",
+            "canceling statement",
+            "the database system is",
+        )
+        return any(marker in text for marker in markers)
+    return False
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the one renderer for every error the app can produce."""
+
+    async def on_problem(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        return problem_response(
+            exc.status,
+            slug=exc.slug,
+            detail=exc.detail,
+            errors=getattr(exc, "errors", None),
+            headers=exc.headers,
+        )
+
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(
+            422,
+            slug="validation-error",
+            detail="the request is not valid; see errors",
+            errors=_validation_errors(exc),
+        )
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "no such resource"
+        if exc.status_code == 405:
+            detail = "method not allowed on this resource"
+        return problem_response(exc.status_code, detail=detail, headers=exc.headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if is_database_unavailable(exc):
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            err = ServiceUnavailable()
+            return problem_response(err.status, slug=err.slug, detail=err.detail, headers=err.headers)
+        if isinstance(exc, IntegrityError):
+            return problem_response(409, slug="conflict", detail="the change conflicts with existing data")
+        if isinstance(exc, DataError):
+            return problem_response(422, slug="validation-error", detail="a value is out of the range the database accepts")
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(500, slug="internal-error", detail="an unexpected error occurred; it has been logged")
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries so SDKs get typed problem details."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        out[status] = {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out

@@ -1,0 +1,84 @@
+"""Response helpers shared by every router: JSON bytes, ETag / conditional requests."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
+
+from fastapi import Header, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from app.errors import PreconditionFailed
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from app.services.idempotency import IdempotencyKey
+
+JSON = "application/json"
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=200,
+        description="ETag from a previous GET; the update is refused with 412 if the object changed since.",
+    ),
+]
+
+
+def etag_for(object_id: UUID, updated_at: datetime) -> str:
+    digest = hashlib.sha256(f"{object_id}:{updated_at.isoformat()}".encode()).hexdigest()[:24]
+    return f'"{digest}"'
+
+
+def etag_of_bytes(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:24]}"'
+
+
+def _matches(header: str, etag: str) -> bool:
+    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def ensure_match(if_match: str | None, current_etag: str) -> None:
+    """Optimistic concurrency: refuse a write based on a stale representation."""
+    if if_match is not None and not _matches(if_match, current_etag):
+        raise PreconditionFailed("the object changed since you read it; GET it again and retry")
+
+
+def json_bytes(model: BaseModel) -> bytes:
+    return model.model_dump_json().encode()
+
+
+def object_response(request: Request, model: BaseModel, etag: str, status_code: int = 200) -> Response:
+    """A single object with its ETag; answers 304 to a matching `If-None-Match`."""
+    headers = {"ETag": etag}
+    if_none_match = request.headers.get("if-none-match")
+    if status_code == 200 and if_none_match and _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(json_bytes(model), status_code=status_code, media_type=JSON, headers=headers)
+
+
+async def write_response(
+    session: AsyncSession,
+    idempotency: IdempotencyKey | None,
+    model: BaseModel,
+    *,
+    status_code: int = 200,
+    location: str | None = None,
+    etag: str | None = None,
+) -> Response:
+    """The answer to a POST: stored for `Idempotency-Key` replays in the same transaction."""
+    body = json_bytes(model)
+    if idempotency is not None:
+        await idempotency.complete(session, status_code, body, location)
+    headers = {}
+    if location:
+        headers["Location"] = location
+    if etag:
+        headers["ETag"] = etag
+    return Response(body, status_code=status_code, media_type=JSON, headers=headers)

@@ -1,0 +1,101 @@
+"""Application factory: middleware, routers, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.db import Database, require_url
+from app.errors import install_error_handlers
+from app.logging import configure_logging
+from app.middleware import BodyGuardMiddleware, Metrics, RateLimitMiddleware, RequestContextMiddleware
+from app.openapi import TAGS, custom_openapi
+from app.ratelimit import make_limiter
+from app.routers import api_clients, auth, me, organisations, ops, users
+from app.services import auth as auth_service
+from app.services.idempotency import IdempotentReplay
+
+log = logging.getLogger("app")
+
+ROUTERS = (auth.router, me.router, organisations.router, users.router, api_clients.router)
+
+
+def operation_id(route: APIRoute) -> str:
+    """`{tag}-{name}`, e.g. `users-list`: readable method names in generated SDKs."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    db: Database = app.state.db
+    async with db.sessionmaker() as session:
+        if await auth_service.ensure_first_admin(session, app.state.settings):
+            log.info("first administrator created", extra={"email": app.state.settings.first_admin_email})
+        await session.commit()
+    yield
+    await db.dispose()
+    close = getattr(app.state.limiter, "close", None)
+    if close is not None:
+        await close()
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="SCORE4Climate Programme API",
+        version=__version__,
+        summary="Enterprises' path from workplace cooperation to measured decarbonisation, for partners, experts, SMEs and lead buyers.",
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(require_url(settings), settings)
+    app.state.limiter = make_limiter(settings.redis_url)
+    app.state.metrics = Metrics()
+
+    install_error_handlers(app)
+
+    async def on_replay(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, IdempotentReplay)
+        return exc.response()
+
+    app.add_exception_handler(IdempotentReplay, on_replay)
+
+    app.include_router(ops.router)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount(ops.STATIC_URL, ops.docs_assets(), name="docs-assets")
+
+    def openapi() -> dict[str, Any]:
+        return custom_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    # Outermost last: request context wraps everything, so even 413/429 carry X-Request-ID.
+    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, settings=settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "Link", "Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,175 @@
+"""Plain ASGI middleware (no BaseHTTPMiddleware): request id, access log and metrics,
+rate limits, body size and content type. Each wraps the next without buffering responses."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings
+from app.errors import PayloadTooLarge, problem_body
+from app.logging import request_id_var
+from app.ratelimit import RateLimiter
+from app.security import peek_subject
+
+log = logging.getLogger("app.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+PROBLEM_HEADERS = [(b"content-type", b"application/problem+json")]
+
+
+async def send_problem(send: Send, status: int, slug: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = problem_body(status, slug=slug, detail=detail)
+    headers = PROBLEM_HEADERS + [(b"content-length", str(len(body)).encode())] + (extra or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Metrics:
+    """Prometheus series for one app instance (own registry, so tests can build many apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+
+class RequestContextMiddleware:
+    """`X-Request-ID` on every response, one JSON access-log line and metrics per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "caller": state.get("caller"),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class RateLimitMiddleware:
+    """Per-caller limits on `/v1`: by verified token subject, else by client address.
+    The token endpoint has its own, stricter limit per address."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, settings: Settings) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.settings = settings
+
+    def _key(self, scope: Scope) -> tuple[str, int]:
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        if scope["path"] == "/v1/auth/token":
+            return f"token:{address}", self.settings.token_rate_limit_per_minute
+        auth = Headers(scope=scope).get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            subject = peek_subject(self.settings, auth[7:].strip())
+            if subject:
+                return f"sub:{subject}", self.settings.rate_limit_per_minute
+        return f"ip:{address}", self.settings.rate_limit_per_minute
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        key, limit = self._key(scope)
+        retry_after = await self.limiter.hit(key, limit, 60)
+        if retry_after:
+            await send_problem(
+                send, 429, "rate-limited", f"rate limit of {limit} requests per minute exceeded",
+                [(b"retry-after", str(retry_after).encode())],
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyGuardMiddleware:
+    """413 for bodies over the limit (declared or streamed); 415 for non-JSON writes to `/v1`."""
+
+    FORM_PATHS = ("/v1/auth/",)
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await send_problem(send, 400, "bad-request", "invalid Content-Length")
+                return
+            if int(declared) > self.max_bytes:
+                await send_problem(send, 413, "payload-too-large", f"the body exceeds {self.max_bytes} bytes")
+                return
+        has_body = (declared not in (None, "0")) or "transfer-encoding" in headers
+        if has_body and scope["path"].startswith("/v1/") and not scope["path"].startswith(self.FORM_PATHS):
+            media = headers.get("content-type", "").split(";")[0].strip().lower()
+            if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+                await send_problem(send, 415, "unsupported-media-type", "send the body as application/json")
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)

@@ -1,0 +1,71 @@
+"""People: role, affiliation and, for experts, certification."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from pydantic import ConfigDict, EmailStr
+from sqlmodel import Field
+
+from app.models.base import InputModel, PublicBase, TableBase, enum_column
+from app.models.types import Name, Password, Role
+
+
+class User(TableBase, table=True):
+    __tablename__ = "users"
+
+    email: str = Field(max_length=320, unique=True)
+    password_hash: str = Field(max_length=255)
+    role: Role = Field(sa_type=enum_column(Role, "user_role"), index=True)
+    full_name: str | None = Field(default=None, max_length=200)
+    organisation_id: UUID | None = Field(default=None, foreign_key="organisations.id", index=True)
+    enterprise_id: UUID | None = Field(default=None, index=True)
+    certified_until: date | None = None
+    is_active: bool = True
+    auth_version: int = Field(default=1, description="Bumped on password change or deactivation.")
+
+
+class UserCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "asha.expert@example.org",
+                    "password": "correct horse battery staple",
+                    "role": "expert",
+                    "full_name": "Asha Rao",
+                    "organisation_id": "01930000-0000-7000-8000-000000000001",
+                    "certified_until": "2027-12-31",
+                }
+            ]
+        }
+    )
+
+    email: EmailStr
+    password: Password
+    role: Role
+    full_name: Name | None = None
+    organisation_id: UUID | None = None
+    enterprise_id: UUID | None = None
+    certified_until: date | None = None
+    is_active: bool = True
+
+
+class UserUpdate(InputModel):
+    password: Password | None = None
+    full_name: Name | None = None
+    certified_until: date | None = None
+    is_active: bool | None = None
+
+
+class UserPublic(PublicBase):
+    model_config = ConfigDict(from_attributes=True)  # type: ignore[assignment]
+
+    email: str
+    role: Role
+    full_name: str | None
+    organisation_id: UUID | None
+    enterprise_id: UUID | None
+    certified_until: date | None
+    is_active: bool

@@ -1,0 +1,132 @@
+"""`/v1/auth`: OAuth2 token endpoint (RFC 6749) and refresh-token revocation (RFC 7009)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Form, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from app.deps import SessionDep, SettingsDep
+from app.errors import problem_responses
+from app.models.auth import OAuthError, TokenResponse
+from app.routers.common import make_router
+from app.services import auth as service
+
+router = make_router("auth", "/v1/auth")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class GrantType(StrEnum):
+    password = "password"
+    client_credentials = "client_credentials"
+    refresh_token = "refresh_token"
+
+
+class TokenRequest(BaseModel):
+    """Form fields of the token request; which ones are needed depends on `grant_type`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: GrantType
+    username: str | None = Field(default=None, max_length=320, description="Email (password grant).")
+    password: str | None = Field(default=None, max_length=1024, description="Password (password grant).")
+    client_id: str | None = Field(default=None, max_length=64)
+    client_secret: str | None = Field(default=None, max_length=256)
+    refresh_token: str | None = Field(default=None, max_length=4096)
+    scope: str | None = Field(default=None, max_length=500)
+
+
+class RevokeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    token: str = Field(max_length=4096, description="The refresh token to revoke.")
+    token_type_hint: str | None = Field(default=None, max_length=50)
+
+
+class RevokeResult(BaseModel):
+    """Empty on purpose: revocation answers the same whether or not the token was known."""
+
+
+OAUTH_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": OAuthError, "description": "OAuth2 error (RFC 6749 §5.2), e.g. `invalid_grant`."},
+    401: {"model": OAuthError, "description": "Client authentication failed (`invalid_client`)."},
+    **problem_responses(413, 415, 422, 429),
+}
+
+
+def _oauth_error(exc: service.OAuthProblem) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if exc.retry_after:
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="score4climate"'
+    return JSONResponse(
+        {"error": exc.error, "error_description": exc.description}, status_code=exc.status, headers=headers
+    )
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return client_id, secret
+
+
+@router.post(
+    "/token",
+    name="token",
+    summary="Get an access token",
+    response_model=TokenResponse,
+    responses=OAUTH_ERRORS,
+)
+async def token(
+    request: Request, session: SessionDep, settings: SettingsDep, form: Annotated[TokenRequest, Form()]
+) -> Response:
+    """OAuth2 token endpoint, form-encoded:
+
+    - `grant_type=password&username=<email>&password=<password>` for people;
+    - `grant_type=client_credentials&client_id=…&client_secret=…` (or HTTP Basic) for machine clients;
+    - `grant_type=refresh_token&refresh_token=…` to rotate: a refresh token works once, and
+      reusing a spent one revokes every token of that login.
+
+    Errors follow RFC 6749 §5.2 (`{"error": "invalid_grant"}`), not problem details."""
+    try:
+        if form.grant_type is GrantType.password:
+            if not form.username or form.password is None:
+                raise service.OAuthProblem("invalid_request", "username and password are required")
+            result = await service.password_grant(
+                session, settings, request.app.state.limiter, form.username, form.password
+            )
+        elif form.grant_type is GrantType.client_credentials:
+            basic = _basic_credentials(request)
+            client_id, secret = basic if basic else (form.client_id, form.client_secret)
+            if not client_id or not secret:
+                raise service.OAuthProblem("invalid_request", "client_id and client_secret are required")
+            result = await service.client_credentials_grant(session, settings, client_id, secret)
+        else:
+            if not form.refresh_token:
+                raise service.OAuthProblem("invalid_request", "refresh_token is required")
+            result = await service.refresh_grant(session, settings, form.refresh_token)
+    except service.OAuthProblem as exc:
+        # Returned, not raised: a reuse detection's family revocation must still commit.
+        return _oauth_error(exc)
+    return JSONResponse(result.model_dump(exclude_none=True), headers=NO_STORE)
+
+
+@router.post("/revoke", name="revoke", summary="Revoke a refresh token (log out)", response_model=RevokeResult,
+             responses=problem_responses(413, 415, 422, 429))
+async def revoke(session: SessionDep, settings: SettingsDep, form: Annotated[RevokeRequest, Form()]) -> RevokeResult:
+    """Ends the login the refresh token belongs to: it and every token rotated from it stop
+    working. Answers 200 whether or not the token was known (RFC 7009)."""
+    await service.revoke(session, settings, form.token)
+    return RevokeResult()

@@ -1,0 +1,85 @@
+"""Operational endpoints outside `/v1`: health, readiness, metrics, offline docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fastapi_offline
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from app.errors import problem_responses
+
+router = APIRouter(tags=["operations"])
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+STATIC_URL = "/docs-assets"
+
+
+class Health(BaseModel):
+    status: str
+
+
+@router.get("/healthz", name="healthz", summary="Liveness", response_model=Health)
+async def healthz() -> Health:
+    """The process is up. Does not touch the database."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", name="readyz", summary="Readiness", response_model=Health, responses=problem_responses(503))
+async def readyz(request: Request) -> Health:
+    """The database answers a query. 503 otherwise (take this instance out of rotation)."""
+    async with request.app.state.db.engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+    return Health(status="ready")
+
+
+@router.get(
+    "/metrics",
+    name="metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format."}},
+)
+async def metrics(request: Request) -> Response:
+    """Request counts by method, route and status, and latency histograms by route."""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/docs", include_in_schema=False)
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=request.app.title + " — interactive docs",
+        oauth2_redirect_url="/docs/oauth2-redirect",
+        swagger_js_url=f"{STATIC_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{STATIC_URL}/swagger-ui.css",
+        swagger_favicon_url=f"{STATIC_URL}/favicon.png",
+        swagger_ui_parameters={"persistAuthorization": True, "displayOperationId": True},
+    )
+
+
+@router.get("/docs/oauth2-redirect", include_in_schema=False)
+async def swagger_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc(request: Request) -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url="/openapi.json",
+        title=request.app.title + " — reference",
+        redoc_js_url=f"{STATIC_URL}/redoc.standalone.js",
+        redoc_favicon_url=f"{STATIC_URL}/favicon.png",
+        with_google_fonts=False,
+    )
+
+
+def docs_assets() -> StaticFiles:
+    """Swagger UI and ReDoc bundles shipped inside a Python package: no CDN, works offline."""
+    return StaticFiles(directory=DOCS_ASSETS)

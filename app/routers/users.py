@@ -1,0 +1,71 @@
+"""`/v1/users`: people and their roles."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import Request, Response
+
+from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
+from app.http import IfMatch, object_response, write_response
+from app.models.types import Role
+from app.models.users import UserCreate, UserPublic, UserUpdate
+from app.pagination import Page, PageDep
+from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.services import crud
+from app.services import users as service
+
+router = make_router("users", "/v1/users")
+
+
+class UserPage(Page[UserPublic]):
+    pass
+
+
+@router.get("", name="list", summary="List users", response_model=UserPage, responses=LIST_ERRORS)
+async def list_users(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    role: Role | None = None,
+    organisation_id: UUID | None = None,
+    enterprise_id: UUID | None = None,
+) -> UserPage:
+    """Admins see everyone; partners their organisation's staff and experts and the SME users
+    of their enterprises; everybody else sees only themselves."""
+    rows, cursor = await service.list_users(session, principal, page, role, organisation_id, enterprise_id, updated_since)
+    return page_of(UserPage, UserPublic, rows, cursor)
+
+
+@router.post("", name="create", summary="Create a user", status_code=201, response_model=UserPublic, responses=WRITE_ERRORS)
+async def create_user(session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: UserCreate) -> Response:
+    """Admins create anyone. Partners create experts of their own organisation and SME users of
+    their enterprises. `partner` and `expert` users need a partner `organisation_id`, `buyer`
+    users a buyer one, `sme` users an `enterprise_id`."""
+    user = await service.create_user(session, principal, body)
+    return await write_response(
+        session, idem, UserPublic.model_validate(user), status_code=201, location=f"/v1/users/{user.id}", etag=crud.etag(user)
+    )
+
+
+@router.get("/{user_id}", name="get", summary="Get a user", response_model=UserPublic, responses=READ_ERRORS)
+async def get_user(request: Request, session: SessionDep, principal: CurrentPrincipal, user_id: UUID) -> Response:
+    user = await service.get_user(session, principal, user_id)
+    return object_response(request, UserPublic.model_validate(user), crud.etag(user))
+
+
+@router.patch("/{user_id}", name="update", summary="Update a user", response_model=UserPublic, responses=WRITE_ERRORS)
+async def update_user(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, user_id: UUID, body: UserUpdate, if_match: IfMatch = None
+) -> Response:
+    """A new password or `is_active: false` ends every session of that user at once.
+    Everyone may change their own password and name."""
+    user = await service.update_user(session, principal, user_id, body, if_match)
+    return object_response(request, UserPublic.model_validate(user), crud.etag(user))
+
+
+@router.delete("/{user_id}", name="delete", summary="Delete a user", status_code=204, responses=WRITE_ERRORS)
+async def delete_user(session: SessionDep, principal: CurrentPrincipal, user_id: UUID) -> Response:
+    await service.delete_user(session, principal, user_id)
+    return Response(status_code=204)

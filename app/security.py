@@ -1,0 +1,174 @@
+"""Everything JWT and password. python-jose is imported here and nowhere else.
+
+Access and refresh tokens are both JWTs signed with the service key; a `typ` claim
+tells them apart and is checked on every decode, so neither can stand in for the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from jose import JWTError, jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from app.config import Settings
+from app.ids import utcnow, uuid7
+
+TokenType = Literal["access", "refresh"]
+PrincipalKind = Literal["user", "client"]
+
+MAX_PASSWORD_LENGTH = 1024
+"""Longer passwords are refused before hashing, so a huge one cannot burn CPU."""
+
+_password_hash = PasswordHash((Argon2Hasher(),))
+_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
+class TokenInvalid(Exception):
+    """The token is missing, malformed, forged, expired or of the wrong type."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    subject: UUID
+    kind: PrincipalKind
+    role: str
+    organisation_id: UUID | None
+    version: int
+    token_id: UUID
+    family_id: UUID | None
+    expires_at: datetime
+
+
+def hash_password(password: str) -> str:
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Constant-shape check: an unknown account still costs one Argon2 verification."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    if password_hash is None:
+        _password_hash.verify(password, _DUMMY_HASH)
+        return False
+    try:
+        return _password_hash.verify(password, password_hash)
+    except Exception:  # a corrupt hash counts as a mismatch
+        return False
+
+
+def new_client_secret() -> str:
+    return "s4cs_" + secrets.token_urlsafe(32)
+
+
+def hash_client_secret(secret: str) -> str:
+    """Client secrets are long random strings, so SHA-256 is enough (as for API tokens elsewhere) and fast."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def client_secret_matches(secret: str, stored_hash: str | None) -> bool:
+    candidate = hash_client_secret(secret[:MAX_PASSWORD_LENGTH])
+    return hmac.compare_digest(candidate, stored_hash or "0" * 64)
+
+
+def sign(settings: Settings, data: bytes) -> str:
+    """HMAC used for opaque, tamper-evident values such as pagination cursors."""
+    return hmac.new(settings.signing_key.encode(), data, hashlib.sha256).hexdigest()[:32]
+
+
+def issue_token(
+    settings: Settings,
+    *,
+    token_type: TokenType,
+    subject: UUID,
+    kind: PrincipalKind,
+    role: str,
+    organisation_id: UUID | None,
+    version: int,
+    ttl_seconds: int,
+    token_id: UUID | None = None,
+    family_id: UUID | None = None,
+) -> tuple[str, TokenClaims]:
+    now = utcnow()
+    expires = now + timedelta(seconds=ttl_seconds)
+    jti = token_id or uuid7()
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": str(subject),
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+        "jti": str(jti),
+        "typ": token_type,
+        "kind": kind,
+        "role": role,
+        "org": str(organisation_id) if organisation_id else None,
+        "ver": version,
+    }
+    if family_id is not None:
+        claims["fam"] = str(family_id)
+    token = jwt.encode(claims, settings.signing_key, algorithm=settings.jwt_algorithm)
+    return token, TokenClaims(subject, kind, role, organisation_id, version, jti, family_id, expires)
+
+
+def decode_token(settings: Settings, token: str, expected_type: TokenType) -> TokenClaims:
+    """Verify signature (pinned algorithm), `exp`, `iss`, `aud` and the token type."""
+    if not token or len(token) > 8192:
+        raise TokenInvalid("malformed token")
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != settings.jwt_algorithm:
+            raise TokenInvalid("unexpected signing algorithm")
+        payload = jwt.decode(
+            token,
+            settings.signing_key,
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_sub": True,
+                "require_iss": True,
+                "require_aud": True,
+                "require_jti": True,
+                "leeway": 0,
+            },
+        )
+    except JWTError as exc:
+        raise TokenInvalid(str(exc)) from exc
+    if payload.get("typ") != expected_type:
+        raise TokenInvalid("wrong token type")
+    try:
+        org = payload.get("org")
+        fam = payload.get("fam")
+        kind = payload["kind"]
+        if kind not in ("user", "client"):
+            raise TokenInvalid("unknown principal kind")
+        return TokenClaims(
+            subject=UUID(payload["sub"]),
+            kind=kind,
+            role=str(payload["role"]),
+            organisation_id=UUID(org) if org else None,
+            version=int(payload["ver"]),
+            token_id=UUID(payload["jti"]),
+            family_id=UUID(fam) if fam else None,
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), tz=utcnow().tzinfo),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise TokenInvalid("malformed claims") from exc
+
+
+def peek_subject(settings: Settings, token: str) -> str | None:
+    """The verified subject of an access token, for keying rate limits; None if invalid."""
+    try:
+        return str(decode_token(settings, token, "access").subject)
+    except TokenInvalid:
+        return None

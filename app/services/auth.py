@@ -1,0 +1,203 @@
+"""Token issuing (password, client credentials, refresh rotation), revocation and
+resolving a bearer token into a Principal."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import security
+from app.config import Settings
+from app.errors import Unauthorized
+from app.ids import utcnow, uuid7
+from app.models.api_clients import ApiClient
+from app.models.auth import RefreshToken, TokenResponse
+from app.models.types import Role
+from app.models.users import User
+from app.principal import Principal
+from app.ratelimit import RateLimiter
+
+FAILURE_WINDOW_SECONDS = 900
+
+
+class OAuthProblem(Exception):
+    """An RFC 6749 §5.2 error from the token endpoint."""
+
+    def __init__(self, error: str, description: str, status: int = 400, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.exec(select(User).where(User.email == normalise_email(email)))).first()
+
+
+def _access_token(settings: Settings, principal: Principal, version: int) -> tuple[str, int]:
+    token, _ = security.issue_token(
+        settings,
+        token_type="access",
+        subject=principal.id,
+        kind=principal.kind,
+        role=principal.role.value,
+        organisation_id=principal.organisation_id,
+        version=version,
+        ttl_seconds=settings.access_token_ttl_seconds,
+    )
+    return token, settings.access_token_ttl_seconds
+
+
+async def _issue_user_tokens(session: AsyncSession, settings: Settings, user: User, family_id: UUID) -> TokenResponse:
+    principal = principal_of_user(user)
+    access, expires_in = _access_token(settings, principal, user.auth_version)
+    refresh, claims = security.issue_token(
+        settings,
+        token_type="refresh",
+        subject=user.id,
+        kind="user",
+        role=user.role.value,
+        organisation_id=user.organisation_id,
+        version=user.auth_version,
+        ttl_seconds=settings.refresh_token_ttl_seconds,
+        family_id=family_id,
+    )
+    session.add(RefreshToken(id=claims.token_id, family_id=family_id, user_id=user.id, expires_at=claims.expires_at))
+    await session.flush()
+    return TokenResponse(access_token=access, expires_in=expires_in, refresh_token=refresh)
+
+
+def principal_of_user(user: User) -> Principal:
+    return Principal(
+        kind="user", id=user.id, role=user.role, organisation_id=user.organisation_id, enterprise_id=user.enterprise_id
+    )
+
+
+def principal_of_client(client: ApiClient) -> Principal:
+    return Principal(kind="client", id=client.id, role=client.role, organisation_id=client.organisation_id)
+
+
+async def password_grant(
+    session: AsyncSession, settings: Settings, limiter: RateLimiter, username: str, password: str
+) -> TokenResponse:
+    email = normalise_email(username)
+    failure_key = f"login-fail:{email}"
+    limit = settings.login_failures_per_15_minutes
+    wait = await limiter.peek(failure_key, limit, FAILURE_WINDOW_SECONDS)
+    if wait:
+        raise OAuthProblem("invalid_grant", "too many failed logins; retry later", status=429, retry_after=wait)
+    user = await find_user_by_email(session, email) if len(email) <= 320 else None
+    valid = security.verify_password(password, user.password_hash if user else None)
+    if not valid or user is None or not user.is_active:
+        await limiter.hit(failure_key, limit, FAILURE_WINDOW_SECONDS)
+        raise OAuthProblem("invalid_grant", "the email or password is wrong")
+    return await _issue_user_tokens(session, settings, user, family_id=uuid7())
+
+
+async def client_credentials_grant(
+    session: AsyncSession, settings: Settings, client_id: str, client_secret: str
+) -> TokenResponse:
+    client = None
+    if len(client_id) <= 64:
+        client = (await session.exec(select(ApiClient).where(ApiClient.client_id == client_id))).first()
+    matches = security.client_secret_matches(client_secret, client.secret_hash if client else None)
+    if client is None or not matches or not client.is_active:
+        raise OAuthProblem("invalid_client", "unknown client or wrong secret", status=401)
+    access, expires_in = _access_token(settings, principal_of_client(client), client.auth_version)
+    return TokenResponse(access_token=access, expires_in=expires_in)
+
+
+async def revoke_family(session: AsyncSession, family_id: UUID) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(revoked_at=utcnow())
+    )
+
+
+async def revoke_all_for_user(session: AsyncSession, user_id: UUID) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(revoked_at=utcnow())
+    )
+
+
+async def refresh_grant(session: AsyncSession, settings: Settings, refresh_token: str) -> TokenResponse:
+    """Rotation: a refresh token works once. Presenting a spent one revokes its whole family,
+    since either the client or a thief holds a copy."""
+    try:
+        claims = security.decode_token(settings, refresh_token, "refresh")
+    except security.TokenInvalid as exc:
+        raise OAuthProblem("invalid_grant", "the refresh token is invalid or expired") from exc
+    stored = (
+        await session.exec(select(RefreshToken).where(RefreshToken.id == claims.token_id).with_for_update())
+    ).first()
+    if stored is None or claims.family_id is None or stored.family_id != claims.family_id:
+        raise OAuthProblem("invalid_grant", "the refresh token is not known")
+    if stored.used_at is not None or stored.revoked_at is not None:
+        if stored.used_at is not None:
+            await revoke_family(session, stored.family_id)
+        raise OAuthProblem("invalid_grant", "the refresh token was already used or revoked")
+    user = await session.get(User, stored.user_id)
+    if user is None or not user.is_active or user.auth_version != claims.version:
+        raise OAuthProblem("invalid_grant", "the account changed; log in again")
+    stored.used_at = utcnow()
+    session.add(stored)
+    return await _issue_user_tokens(session, settings, user, family_id=stored.family_id)
+
+
+async def revoke(session: AsyncSession, settings: Settings, token: str) -> None:
+    """RFC 7009: revoking an unknown or invalid token is not an error."""
+    try:
+        claims = security.decode_token(settings, token, "refresh")
+    except security.TokenInvalid:
+        return
+    if claims.family_id is not None:
+        await revoke_family(session, claims.family_id)
+
+
+async def resolve_principal(session: AsyncSession, settings: Settings, token: str) -> Principal:
+    """The caller behind an access token, re-checked against the database: a deactivated
+    account or a password changed after issue invalidates the token at once."""
+    if not token:
+        raise Unauthorized("an access token is required (Authorization: Bearer <token>)")
+    try:
+        claims = security.decode_token(settings, token, "access")
+    except security.TokenInvalid as exc:
+        raise Unauthorized("the access token is invalid or expired") from exc
+    if claims.kind == "user":
+        user = await session.get(User, claims.subject)
+        if user is None or not user.is_active or user.auth_version != claims.version:
+            raise Unauthorized("the access token is no longer valid")
+        return principal_of_user(user)
+    client = await session.get(ApiClient, claims.subject)
+    if client is None or not client.is_active or client.auth_version != claims.version:
+        raise Unauthorized("the access token is no longer valid")
+    return principal_of_client(client)
+
+
+async def ensure_first_admin(session: AsyncSession, settings: Settings) -> bool:
+    """Create FIRST_ADMIN_EMAIL if set and absent. Returns True when created."""
+    if not settings.first_admin_email or settings.first_admin_password is None:
+        return False
+    if await find_user_by_email(session, settings.first_admin_email) is not None:
+        return False
+    session.add(
+        User(
+            email=normalise_email(settings.first_admin_email),
+            password_hash=security.hash_password(settings.first_admin_password.get_secret_value()),
+            role=Role.admin,
+            full_name="Programme administrator",
+        )
+    )
+    await session.flush()
+    return True

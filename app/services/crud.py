@@ -1,0 +1,86 @@
+"""Generic steps every resource service reuses: scoped pages, guarded updates, safe deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import Conflict
+from app.http import ensure_match, etag_for
+from app.ids import utcnow
+from app.pagination import PageParams
+from app.principal import Principal
+from app.services.access import scoped
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def etag(obj: Any) -> str:
+    return etag_for(obj.id, obj.updated_at)
+
+
+async def list_page(
+    session: AsyncSession,
+    principal: Principal,
+    model: type[M],
+    page: PageParams,
+    filters: Sequence[ColumnElement[bool] | None] = (),
+    updated_since: datetime | None = None,
+) -> tuple[list[M], str | None]:
+    """One page of the objects the caller may see, filtered, in id (= creation) order."""
+    query = scoped(principal, model)
+    for condition in filters:
+        if condition is not None:
+            query = query.where(condition)
+    if updated_since is not None:
+        query = query.where(model.updated_at >= updated_since)  # type: ignore[attr-defined]
+    return await page.fetch(session, query, principal.key, [model.id])  # type: ignore[attr-defined]
+
+
+def eq(column: Any, value: Any) -> ColumnElement[bool] | None:
+    """A filter condition, or None when the filter was not given."""
+    return None if value is None else column == value  # type: ignore[no-any-return]
+
+
+async def apply_changes(
+    session: AsyncSession, obj: M, changes: Mapping[str, Any], if_match: str | None
+) -> M:
+    """Set the given fields after checking `If-Match`; bumps `updated_at` only on a real change."""
+    ensure_match(if_match, etag(obj))
+    changed = False
+    for field, value in changes.items():
+        if getattr(obj, field) != value:
+            setattr(obj, field, value)
+            changed = True
+    if changed:
+        obj.updated_at = utcnow()  # type: ignore[attr-defined]
+        session.add(obj)
+        await session.flush()
+    return obj
+
+
+async def insert(session: AsyncSession, obj: M, conflict: str) -> M:
+    """Add and flush; a unique-constraint clash becomes a 409 with `conflict` as detail."""
+    try:
+        async with session.begin_nested():
+            session.add(obj)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(conflict) from exc
+    return obj
+
+
+async def delete(session: AsyncSession, obj: Any, what: str) -> None:
+    """Delete, or 409 with nothing removed when other objects still refer to it."""
+    try:
+        async with session.begin_nested():
+            await session.delete(obj)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{what} still has dependent records; remove or reassign them first") from exc

@@ -1,0 +1,126 @@
+"""People: who may create whom, affiliation rules, password changes that end sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import security
+from app.errors import Forbidden, Unprocessable
+from app.models.organisations import Organisation
+from app.models.types import OrganisationKind, Role
+from app.models.users import User, UserCreate, UserUpdate
+from app.pagination import PageParams
+from app.principal import Principal
+from app.services import crud
+from app.services.access import Action, Resource, get_visible, require
+from app.services.auth import normalise_email, revoke_all_for_user
+
+ORG_KIND_OF_ROLE = {Role.partner: OrganisationKind.partner, Role.expert: OrganisationKind.partner, Role.buyer: OrganisationKind.buyer}
+PARTNER_MANAGED_ROLES = frozenset({Role.expert, Role.sme})
+SELF_EDITABLE = frozenset({"password", "full_name"})
+
+
+async def list_users(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    role: Role | None,
+    organisation_id: UUID | None,
+    enterprise_id: UUID | None,
+    updated_since: datetime | None,
+) -> tuple[list[User], str | None]:
+    require(principal, Resource.users, Action.read)
+    filters = [
+        crud.eq(User.role, role),
+        crud.eq(User.organisation_id, organisation_id),
+        crud.eq(User.enterprise_id, enterprise_id),
+    ]
+    return await crud.list_page(session, principal, User, page, filters, updated_since)
+
+
+async def get_user(session: AsyncSession, principal: Principal, user_id: UUID) -> User:
+    return await get_visible(session, principal, User, user_id)
+
+
+async def _check_affiliation(session: AsyncSession, principal: Principal, data: UserCreate) -> dict[str, Any]:
+    """Validate role ↔ organisation/enterprise and apply what a partner may set."""
+    values = data.model_dump(exclude={"password"})
+    if principal.role is Role.partner:
+        if data.role not in PARTNER_MANAGED_ROLES:
+            raise Forbidden("partners create expert and SME users only")
+        if data.role is Role.expert:
+            if data.organisation_id not in (None, principal.organisation_id):
+                raise Forbidden("partners create experts of their own organisation only")
+            values["organisation_id"] = principal.organisation_id
+    if data.certified_until is not None and data.role is not Role.expert:
+        raise Unprocessable("only experts carry certified_until", loc=("body", "certified_until"))
+    wanted_kind = ORG_KIND_OF_ROLE.get(data.role)
+    if wanted_kind is None:
+        if values.get("organisation_id") is not None:
+            raise Unprocessable(f"a {data.role.value} user belongs to no organisation", loc=("body", "organisation_id"))
+    else:
+        org = await session.get(Organisation, values["organisation_id"]) if values.get("organisation_id") else None
+        if org is None or org.kind is not wanted_kind:
+            raise Unprocessable(
+                f"a {data.role.value} user needs organisation_id of an existing {wanted_kind.value} organisation",
+                loc=("body", "organisation_id"),
+            )
+    if data.role is Role.sme:
+        await check_sme_enterprise(session, principal, values.get("enterprise_id"))
+    elif values.get("enterprise_id") is not None:
+        raise Unprocessable("only SME users belong to an enterprise", loc=("body", "enterprise_id"))
+    return values
+
+
+async def check_sme_enterprise(session: AsyncSession, principal: Principal, enterprise_id: UUID | None) -> None:
+    """An SME user needs an enterprise the creator may manage."""
+    if enterprise_id is None:
+        raise Unprocessable("an sme user needs enterprise_id", loc=("body", "enterprise_id"))
+
+
+async def create_user(session: AsyncSession, principal: Principal, data: UserCreate) -> User:
+    require(principal, Resource.users, Action.create)
+    values = await _check_affiliation(session, principal, data)
+    values["email"] = normalise_email(values["email"])
+    user = User(**values, password_hash=security.hash_password(data.password))
+    return await crud.insert(session, user, "a user with this email already exists")
+
+
+def _may_manage(principal: Principal, user: User) -> bool:
+    if principal.is_admin:
+        return True
+    return (
+        principal.role is Role.partner
+        and user.role in PARTNER_MANAGED_ROLES
+        and (user.organisation_id == principal.organisation_id or user.role is Role.sme)
+    )
+
+
+async def update_user(
+    session: AsyncSession, principal: Principal, user_id: UUID, data: UserUpdate, if_match: str | None
+) -> User:
+    user = await get_visible(session, principal, User, user_id, for_update=True)
+    changes = data.model_dump(exclude_unset=True)
+    is_self = principal.kind == "user" and principal.id == user.id
+    if not _may_manage(principal, user) and not (is_self and set(changes) <= SELF_EDITABLE):
+        raise Forbidden("you may change only your own password and name")
+    if "certified_until" in changes and user.role is not Role.expert:
+        raise Unprocessable("only experts carry certified_until", loc=("body", "certified_until"))
+    ends_sessions = "password" in changes or changes.get("is_active") is False
+    if "password" in changes:
+        changes["password_hash"] = security.hash_password(changes.pop("password"))
+    if ends_sessions:
+        changes["auth_version"] = user.auth_version + 1
+        await revoke_all_for_user(session, user.id)
+    return await crud.apply_changes(session, user, changes, if_match)
+
+
+async def delete_user(session: AsyncSession, principal: Principal, user_id: UUID) -> None:
+    user = await get_visible(session, principal, User, user_id, for_update=True)
+    if not _may_manage(principal, user) or user.id == principal.id:
+        raise Forbidden("you may not delete this user")
+    await crud.delete(session, user, "the user")

@@ -1,0 +1,126 @@
+"""Fixtures: a real, migrated PostgreSQL per worker; each test in a rolled-back transaction."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ENVIRONMENT", "test")
+
+from collections.abc import AsyncIterator, Iterator  # noqa: E402
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from alembic import command  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
+
+from app.config import Settings  # noqa: E402
+from app.db import Database, get_session  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.models import metadata  # noqa: E402
+from tests import dbsetup  # noqa: E402
+from tests.factories import Factory  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def worker_id_safe(worker_id: str) -> str:
+    return worker_id if worker_id != "master" else "main"
+
+
+@pytest.fixture(scope="session")
+def database_url(worker_id_safe: str) -> str:
+    url = dbsetup.fresh_database(f"s4c_test_{worker_id_safe}")
+    command.upgrade(dbsetup.alembic_config(url), "head")
+    return url
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "data_dir": dbsetup.DATA_DIR,
+        "rate_limit_per_minute": 1_000_000,
+        "token_rate_limit_per_minute": 1_000_000,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    assert settings.database_url
+    db = Database(settings.database_url, settings)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database=database)
+
+
+@pytest.fixture
+async def session(database: Database) -> AsyncIterator[AsyncSession]:
+    """A session inside an outer transaction that is rolled back after the test."""
+    async with database.engine.connect() as conn:
+        outer = await conn.begin()
+        async with AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint") as s:
+            yield s
+        await outer.rollback()
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP client whose requests share the test's rolled-back transaction."""
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = test_session
+    async with _client(app) as c:
+        yield c
+    app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def factory(session: AsyncSession, settings: Settings) -> Factory:
+    return Factory(session, settings)
+
+
+@pytest.fixture
+async def live_client(app: FastAPI, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP client with real commits (for races and concurrency); tables are emptied after."""
+    async with _client(app) as c:
+        yield c
+    async with database.engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        await conn.execute(sa.text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture
+async def live_factory(database: Database, settings: Settings) -> AsyncIterator[Factory]:
+    """A factory that commits, for use with `live_client`."""
+    async with database.sessionmaker() as s:
+        yield Factory(s, settings, commit=True)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"
