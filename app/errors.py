@@ -107,6 +107,10 @@ class PrerequisiteNotMet(ProblemError):
     status, slug = 409, "prerequisite-not-met"
 
 
+class CertificationLapsed(ProblemError):
+    status, slug = 409, "certification-lapsed"
+
+
 class PreconditionFailed(ProblemError):
     status, slug = 412, "precondition-failed"
 

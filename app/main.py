@@ -21,13 +21,20 @@ from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, Metrics, RateLimitMiddleware, RequestContextMiddleware
 from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
-from app.routers import api_clients, auth, me, organisations, ops, users
+from app.routers import api_clients, auth, enterprises, me, organisations, ops, users
 from app.services import auth as auth_service
 from app.services.idempotency import IdempotentReplay
 
 log = logging.getLogger("app")
 
-ROUTERS = (auth.router, me.router, organisations.router, users.router, api_clients.router)
+ROUTERS = (
+    auth.router,
+    me.router,
+    organisations.router,
+    users.router,
+    api_clients.router,
+    enterprises.router,
+)
 
 
 def operation_id(route: APIRoute) -> str:

@@ -17,6 +17,7 @@ TAGS: list[dict[str, str]] = [
     {"name": "organisations", "description": "Lead buyers and implementing partners (national productivity centres, business associations)."},
     {"name": "users", "description": "People with a role: admin, partner staff, certified experts, SME staff and lead-buyer staff."},
     {"name": "api-clients", "description": "Machine credentials of a buyer's sourcing system or a partner's back office. The secret is shown once."},
+    {"name": "enterprises", "description": "The SMEs on the programme: profile, implementing partner and assigned experts."},
     {"name": "operations", "description": "Health, readiness and Prometheus metrics, outside `/v1`."},
 ]
 

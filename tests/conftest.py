@@ -29,10 +29,12 @@ def worker_id_safe(worker_id: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(worker_id_safe: str) -> str:
-    url = dbsetup.fresh_database(f"s4c_test_{worker_id_safe}")
-    command.upgrade(dbsetup.alembic_config(url), "head")
-    return url
+def database_url(worker_id_safe: str) -> Iterator[str]:
+    name = f"s4c_test_{worker_id_safe}_{os.getpid()}"
+    url = dbsetup.fresh_database(name)
+    command.upgrade(dbsetup.alembic_config(url), "heads")
+    yield url
+    dbsetup.drop_database(name)
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

@@ -20,7 +20,7 @@ class User(TableBase, table=True):
     role: Role = Field(sa_type=enum_column(Role, "user_role"), index=True)
     full_name: str | None = Field(default=None, max_length=200)
     organisation_id: UUID | None = Field(default=None, foreign_key="organisations.id", index=True)
-    enterprise_id: UUID | None = Field(default=None, index=True)
+    enterprise_id: UUID | None = Field(default=None, foreign_key="enterprises.id", index=True)
     certified_until: date | None = None
     is_active: bool = True
     auth_version: int = Field(default=1, description="Bumped on password change or deactivation.")

@@ -21,10 +21,36 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Forbidden, NotFound
 from app.models.api_clients import ApiClient
+from app.models.audit import AuditEvent
+from app.models.enterprises import Enterprise, EnterpriseExpert
+from app.models.enums import LinkStatus
+from app.models.ideas import Idea
 from app.models.organisations import Organisation
+from app.models.reference import EmissionFactor, Metric
+from app.models.results import Result
+from app.models.supplier_links import SupplierLink
+from app.models.trainings import Enrollment, Training
 from app.models.types import OrganisationKind, Role
 from app.models.users import User
+from app.models.visits import Visit
 from app.principal import Principal
+
+
+class Resource(StrEnum):
+    organisations = "organisations"
+    users = "users"
+    api_clients = "api-clients"
+    enterprises = "enterprises"
+    expert_assignments = "expert-assignments"
+    supplier_links = "supplier-links"
+    trainings = "trainings"
+    enrollments = "enrollments"
+    ideas = "ideas"
+    visits = "visits"
+    results = "results"
+    reference_data = "reference-data"
+    progress = "progress"
+    audit_events = "audit-events"
 
 
 class Action(StrEnum):
@@ -32,12 +58,9 @@ class Action(StrEnum):
     create = "create"
     update = "update"
     delete = "delete"
-
-
-class Resource(StrEnum):
-    organisations = "organisations"
-    users = "users"
-    api_clients = "api-clients"
+    verify = "verify"
+    accept = "accept"
+    revoke = "revoke"
 
 
 R, C, U, D = Action.read, Action.create, Action.update, Action.delete
@@ -66,6 +89,77 @@ PERMISSIONS: dict[Resource, dict[Role, frozenset[Action]]] = {
         Role.expert: NONE,
         Role.sme: NONE,
         Role.buyer: CRUD,
+    },
+    Resource.enterprises: {
+        Role.admin: CRUD,
+        Role.partner: CRUD,
+        Role.expert: READ,
+        Role.sme: frozenset({R, U}),
+        Role.buyer: READ,
+    },
+    Resource.expert_assignments: {
+        Role.admin: frozenset({C, D}),
+        Role.partner: frozenset({C, D}),
+        Role.expert: NONE,
+        Role.sme: NONE,
+        Role.buyer: NONE,
+    },
+    Resource.supplier_links: {
+        Role.admin: CRUD | {Action.accept, Action.revoke},
+        Role.partner: frozenset({R, C, Action.revoke}),
+        Role.expert: NONE,
+        Role.sme: frozenset({R, C, Action.accept, Action.revoke}),
+        Role.buyer: frozenset({R, C, Action.revoke}),
+    },
+    Resource.trainings: {
+        Role.admin: CRUD,
+        Role.partner: CRUD,
+        Role.expert: READ,
+        Role.sme: READ,
+        Role.buyer: NONE,
+    },
+    Resource.enrollments: {
+        Role.admin: CRUD,
+        Role.partner: CRUD,
+        Role.expert: READ,
+        Role.sme: READ,
+        Role.buyer: NONE,
+    },
+    Resource.ideas: {
+        Role.admin: CRUD | {Action.verify},
+        Role.partner: CRUD | {Action.verify},
+        Role.expert: CRUD | {Action.verify},
+        Role.sme: frozenset({R, C, U}),
+        Role.buyer: READ,
+    },
+    Resource.visits: {
+        Role.admin: CRUD,
+        Role.partner: CRUD,
+        Role.expert: CRUD,
+        Role.sme: READ,
+        Role.buyer: NONE,
+    },
+    Resource.results: {
+        Role.admin: CRUD | {Action.verify},
+        Role.partner: CRUD | {Action.verify},
+        Role.expert: CRUD | {Action.verify},
+        Role.sme: frozenset({R, C, U}),
+        Role.buyer: READ,
+    },
+    Resource.reference_data: {
+        Role.admin: CRUD,
+        Role.partner: READ,
+        Role.expert: READ,
+        Role.sme: READ,
+        Role.buyer: READ,
+    },
+    Resource.progress: {role: READ for role in Role},
+    Resource.audit_events: {
+        Role.admin: READ,
+        Role.partner: NONE,
+        Role.expert: NONE,
+        Role.sme: NONE,
+        Role.buyer: NONE,
     },
 }
 
@@ -102,9 +196,97 @@ def visible_users(principal: Principal) -> ColumnElement[bool]:
         case Role.admin:
             return sa.true()
         case Role.partner:
-            return sa.or_(User.id == principal.id, User.organisation_id == principal.organisation_id)  # type: ignore[arg-type]
+            own_enterprises = select(Enterprise.id).where(Enterprise.partner_id == principal.organisation_id)
+            return sa.or_(
+                User.id == principal.id,  # type: ignore[arg-type]
+                User.organisation_id == principal.organisation_id,  # type: ignore[arg-type]
+                User.enterprise_id.in_(own_enterprises),  # type: ignore[union-attr]
+            )
         case _:
             return User.id == principal.id  # type: ignore[return-value]
+
+
+def visible_enterprise_ids(principal: Principal) -> Any:
+    """Subquery of the ids of the enterprises the principal may see ("own" in API.md §6)."""
+    match principal.role:
+        case Role.admin:
+            return select(Enterprise.id)
+        case Role.partner:
+            return select(Enterprise.id).where(Enterprise.partner_id == principal.organisation_id)
+        case Role.expert:
+            return select(EnterpriseExpert.enterprise_id).where(EnterpriseExpert.user_id == principal.id)
+        case Role.sme:
+            return select(Enterprise.id).where(Enterprise.id == principal.enterprise_id)
+        case Role.buyer:
+            return select(SupplierLink.enterprise_id).where(
+                SupplierLink.buyer_id == principal.organisation_id,
+                SupplierLink.status == LinkStatus.active,
+            )
+    raise AssertionError(principal.role)
+
+
+def visible_enterprises(principal: Principal) -> ColumnElement[bool]:
+    if principal.is_admin:
+        return sa.true()
+    return Enterprise.id.in_(visible_enterprise_ids(principal))  # type: ignore[attr-defined,no-any-return]
+
+
+def _hanging_off_enterprise(model: Any, principal: Principal, *, buyers: bool) -> ColumnElement[bool]:
+    """Objects of an enterprise: visible with the enterprise (buyers only where §6 says so)."""
+    if principal.role is Role.buyer and not buyers:
+        return sa.false()
+    if principal.is_admin:
+        return sa.true()
+    return model.enterprise_id.in_(visible_enterprise_ids(principal))  # type: ignore[no-any-return]
+
+
+def visible_ideas(principal: Principal) -> ColumnElement[bool]:
+    return _hanging_off_enterprise(Idea, principal, buyers=True)
+
+
+def visible_results(principal: Principal) -> ColumnElement[bool]:
+    return _hanging_off_enterprise(Result, principal, buyers=True)
+
+
+def visible_visits(principal: Principal) -> ColumnElement[bool]:
+    return _hanging_off_enterprise(Visit, principal, buyers=False)
+
+
+def visible_enrollments(principal: Principal) -> ColumnElement[bool]:
+    return _hanging_off_enterprise(Enrollment, principal, buyers=False)
+
+
+def visible_trainings(principal: Principal) -> ColumnElement[bool]:
+    match principal.role:
+        case Role.admin:
+            return sa.true()
+        case Role.partner | Role.expert:
+            return Training.partner_id == principal.organisation_id  # type: ignore[return-value]
+        case Role.sme:
+            enrolled = select(Enrollment.training_id).where(Enrollment.enterprise_id == principal.enterprise_id)
+            return Training.id.in_(enrolled)  # type: ignore[attr-defined,no-any-return]
+        case _:
+            return sa.false()
+
+
+def visible_supplier_links(principal: Principal) -> ColumnElement[bool]:
+    match principal.role:
+        case Role.admin:
+            return sa.true()
+        case Role.buyer:
+            return SupplierLink.buyer_id == principal.organisation_id  # type: ignore[return-value]
+        case Role.partner | Role.sme:
+            return SupplierLink.enterprise_id.in_(visible_enterprise_ids(principal))  # type: ignore[attr-defined,no-any-return]
+        case _:
+            return sa.false()
+
+
+def visible_to_all(_: Principal) -> ColumnElement[bool]:
+    return sa.true()
+
+
+def visible_to_admins(principal: Principal) -> ColumnElement[bool]:
+    return sa.true() if principal.is_admin else sa.false()
 
 
 def visible_api_clients(principal: Principal) -> ColumnElement[bool]:
@@ -121,6 +303,16 @@ SCOPES: dict[type[SQLModel], Any] = {
     Organisation: visible_organisations,
     User: visible_users,
     ApiClient: visible_api_clients,
+    Enterprise: visible_enterprises,
+    SupplierLink: visible_supplier_links,
+    Training: visible_trainings,
+    Enrollment: visible_enrollments,
+    Idea: visible_ideas,
+    Visit: visible_visits,
+    Result: visible_results,
+    Metric: visible_to_all,
+    EmissionFactor: visible_to_all,
+    AuditEvent: visible_to_admins,
 }
 
 M = TypeVar("M", bound=SQLModel)
@@ -140,5 +332,10 @@ async def get_visible(
         query = query.with_for_update()
     found = (await session.exec(query)).first()
     if found is None:
-        raise NotFound(f"{model.__tablename__.rstrip('s').replace('_', ' ')} not found")  # type: ignore[attr-defined]
+        raise NotFound(f"{_noun(model)} not found")
     return found  # type: ignore[no-any-return]
+
+
+def _noun(model: type[SQLModel]) -> str:
+    table: str = model.__tablename__  # type: ignore[assignment]
+    return table.removesuffix("s").replace("_", " ")

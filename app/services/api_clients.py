@@ -53,7 +53,7 @@ async def create_api_client(session: AsyncSession, principal: Principal, data: A
         secret_prefix=secret[:12],
         role=Role(org.kind.value),
     )
-    await crud.insert(session, client, "client id clash; retry")
+    await crud.insert(session, principal, client, "client id clash; retry")
     return ApiClientCreated(**ApiClientPublic.model_validate(client).model_dump(), client_secret=secret)
 
 
@@ -65,10 +65,10 @@ async def update_api_client(
     changes = data.model_dump(exclude_unset=True)
     if changes.get("is_active") is False and client.is_active:
         changes["auth_version"] = client.auth_version + 1
-    return await crud.apply_changes(session, client, changes, if_match)
+    return await crud.apply_changes(session, principal, client, changes, if_match)
 
 
 async def delete_api_client(session: AsyncSession, principal: Principal, client_id: UUID) -> None:
     client = await get_visible(session, principal, ApiClient, client_id, for_update=True)
     require(principal, Resource.api_clients, Action.delete)
-    await crud.delete(session, client, "the API client")
+    await crud.delete(session, principal, client, "the API client")

@@ -1,4 +1,4 @@
-"""Generic steps every resource service reuses: scoped pages, guarded updates, safe deletes."""
+"""Generic steps every resource service reuses: scoped pages, guarded and audited writes."""
 
 from __future__ import annotations
 
@@ -16,13 +16,21 @@ from app.http import ensure_match, etag_for
 from app.ids import utcnow
 from app.pagination import PageParams
 from app.principal import Principal
+from app.services import audit
 from app.services.access import scoped
+from app.services.crud_filters import eq
+
+__all__ = ["apply_changes", "delete", "eq", "etag", "insert", "list_page"]
 
 M = TypeVar("M", bound=SQLModel)
 
 
 def etag(obj: Any) -> str:
     return etag_for(obj.id, obj.updated_at)
+
+
+def _object_type(obj: Any) -> str:
+    return str(obj.__tablename__).removesuffix("s")
 
 
 async def list_page(
@@ -43,44 +51,41 @@ async def list_page(
     return await page.fetch(session, query, principal.key, [model.id])  # type: ignore[attr-defined]
 
 
-def eq(column: Any, value: Any) -> ColumnElement[bool] | None:
-    """A filter condition, or None when the filter was not given."""
-    return None if value is None else column == value  # type: ignore[no-any-return]
-
-
-async def apply_changes(
-    session: AsyncSession, obj: M, changes: Mapping[str, Any], if_match: str | None
-) -> M:
-    """Set the given fields after checking `If-Match`; bumps `updated_at` only on a real change."""
-    ensure_match(if_match, etag(obj))
-    changed = False
-    for field, value in changes.items():
-        if getattr(obj, field) != value:
-            setattr(obj, field, value)
-            changed = True
-    if changed:
-        obj.updated_at = utcnow()  # type: ignore[attr-defined]
-        session.add(obj)
-        await session.flush()
-    return obj
-
-
-async def insert(session: AsyncSession, obj: M, conflict: str) -> M:
-    """Add and flush; a unique-constraint clash becomes a 409 with `conflict` as detail."""
+async def insert(session: AsyncSession, principal: Principal, obj: M, conflict: str) -> M:
+    """Add and flush (a unique-constraint clash becomes 409 `conflict`); audited."""
     try:
         async with session.begin_nested():
             session.add(obj)
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(conflict) from exc
+    await audit.record(session, principal, "create", _object_type(obj), obj.id, audit.snapshot(obj))  # type: ignore[attr-defined]
     return obj
 
 
-async def delete(session: AsyncSession, obj: Any, what: str) -> None:
-    """Delete, or 409 with nothing removed when other objects still refer to it."""
+async def apply_changes(
+    session: AsyncSession, principal: Principal, obj: M, changes: Mapping[str, Any], if_match: str | None
+) -> M:
+    """Set the given fields after checking `If-Match`; bumps `updated_at` and audits a real change."""
+    ensure_match(if_match, etag(obj))
+    before = obj.model_dump()
+    changed = audit.diff(before, dict(changes))
+    if changed:
+        for field in changed:
+            setattr(obj, field, changes[field])
+        obj.updated_at = utcnow()  # type: ignore[attr-defined]
+        session.add(obj)
+        await session.flush()
+        await audit.record(session, principal, "update", _object_type(obj), obj.id, changed)  # type: ignore[attr-defined]
+    return obj
+
+
+async def delete(session: AsyncSession, principal: Principal, obj: Any, what: str) -> None:
+    """Delete, or 409 with nothing removed when other objects still refer to it; audited."""
     try:
         async with session.begin_nested():
             await session.delete(obj)
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{what} still has dependent records; remove or reassign them first") from exc
+    await audit.record(session, principal, "delete", _object_type(obj), obj.id)

@@ -34,7 +34,7 @@ async def get_organisation(session: AsyncSession, principal: Principal, org_id: 
 
 async def create_organisation(session: AsyncSession, principal: Principal, data: OrganisationCreate) -> Organisation:
     require(principal, Resource.organisations, Action.create)
-    return await crud.insert(session, Organisation(**data.model_dump()), "organisation already exists")
+    return await crud.insert(session, principal, Organisation(**data.model_dump()), "organisation already exists")
 
 
 async def update_organisation(
@@ -42,10 +42,10 @@ async def update_organisation(
 ) -> Organisation:
     org = await get_visible(session, principal, Organisation, org_id, for_update=True)
     require(principal, Resource.organisations, Action.update)
-    return await crud.apply_changes(session, org, data.model_dump(exclude_unset=True), if_match)
+    return await crud.apply_changes(session, principal, org, data.model_dump(exclude_unset=True), if_match)
 
 
 async def delete_organisation(session: AsyncSession, principal: Principal, org_id: UUID) -> None:
     org = await get_visible(session, principal, Organisation, org_id, for_update=True)
     require(principal, Resource.organisations, Action.delete)
-    await crud.delete(session, org, "the organisation")
+    await crud.delete(session, principal, org, "the organisation")

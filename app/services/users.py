@@ -10,13 +10,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import security
 from app.errors import Forbidden, Unprocessable
+from app.models.enterprises import Enterprise
 from app.models.organisations import Organisation
 from app.models.types import OrganisationKind, Role
 from app.models.users import User, UserCreate, UserUpdate
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import crud
-from app.services.access import Action, Resource, get_visible, require
+from app.services.access import Action, Resource, get_visible, require, scoped
 from app.services.auth import normalise_email, revoke_all_for_user
 
 ORG_KIND_OF_ROLE = {Role.partner: OrganisationKind.partner, Role.expert: OrganisationKind.partner, Role.buyer: OrganisationKind.buyer}
@@ -80,6 +81,9 @@ async def check_sme_enterprise(session: AsyncSession, principal: Principal, ente
     """An SME user needs an enterprise the creator may manage."""
     if enterprise_id is None:
         raise Unprocessable("an sme user needs enterprise_id", loc=("body", "enterprise_id"))
+    visible = (await session.exec(scoped(principal, Enterprise).where(Enterprise.id == enterprise_id))).first()
+    if visible is None:
+        raise Unprocessable("enterprise_id must name one of your enterprises", loc=("body", "enterprise_id"))
 
 
 async def create_user(session: AsyncSession, principal: Principal, data: UserCreate) -> User:
@@ -87,7 +91,7 @@ async def create_user(session: AsyncSession, principal: Principal, data: UserCre
     values = await _check_affiliation(session, principal, data)
     values["email"] = normalise_email(values["email"])
     user = User(**values, password_hash=security.hash_password(data.password))
-    return await crud.insert(session, user, "a user with this email already exists")
+    return await crud.insert(session, principal, user, "a user with this email already exists")
 
 
 def _may_manage(principal: Principal, user: User) -> bool:
@@ -116,11 +120,11 @@ async def update_user(
     if ends_sessions:
         changes["auth_version"] = user.auth_version + 1
         await revoke_all_for_user(session, user.id)
-    return await crud.apply_changes(session, user, changes, if_match)
+    return await crud.apply_changes(session, principal, user, changes, if_match)
 
 
 async def delete_user(session: AsyncSession, principal: Principal, user_id: UUID) -> None:
     user = await get_visible(session, principal, User, user_id, for_update=True)
     if not _may_manage(principal, user) or user.id == principal.id:
         raise Forbidden("you may not delete this user")
-    await crud.delete(session, user, "the user")
+    await crud.delete(session, principal, user, "the user")

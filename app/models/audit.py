@@ -1,0 +1,26 @@
+"""Audit trail: who changed what and when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from app.ids import utcnow, uuid7
+from app.models.base import TIMESTAMP
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+
+    id: UUID = Field(default_factory=uuid7, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP, index=True)
+    actor: str = Field(max_length=80, index=True)
+    actor_role: str = Field(max_length=20)
+    action: str = Field(max_length=40, index=True)
+    object_type: str = Field(max_length=40, index=True)
+    object_id: UUID = Field(index=True)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)

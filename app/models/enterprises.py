@@ -1,0 +1,98 @@
+"""Enterprises (SMEs) and the experts assigned to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import ConfigDict, EmailStr
+from pydantic import Field as PydanticField
+from sqlmodel import Field, SQLModel
+
+from app.ids import utcnow
+from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase
+from app.models.types import CountryCode, IsicCode, Name, ShortText
+
+
+class Enterprise(TableBase, table=True):
+    __tablename__ = "enterprises"
+
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2, index=True)
+    sector: str = Field(max_length=5, index=True)
+    partner_id: UUID = Field(foreign_key="organisations.id", index=True)
+    employees_female: int | None = None
+    employees_male: int | None = None
+    products: str | None = Field(default=None, max_length=2000)
+    contact_email: str | None = Field(default=None, max_length=320)
+
+
+class EnterpriseExpert(SQLModel, table=True):
+    """An expert assigned to an enterprise: the expert's access to it."""
+
+    __tablename__ = "enterprise_experts"
+
+    enterprise_id: UUID = Field(foreign_key="enterprises.id", primary_key=True, ondelete="CASCADE")
+    user_id: UUID = Field(foreign_key="users.id", primary_key=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class EnterpriseBase(SQLModel):
+    name: Name
+    country: CountryCode
+    sector: IsicCode
+    employees_female: int | None = PydanticField(default=None, ge=0, le=1_000_000)
+    employees_male: int | None = PydanticField(default=None, ge=0, le=1_000_000)
+    products: ShortText | None = None
+    contact_email: EmailStr | None = None
+
+
+class EnterpriseCreate(EnterpriseBase, InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Shree Rubber Products",
+                    "country": "IN",
+                    "sector": "2219",
+                    "employees_female": 42,
+                    "employees_male": 88,
+                    "products": "moulded rubber parts",
+                    "contact_email": "plant@shree-rubber.example",
+                }
+            ]
+        }
+    )
+
+    partner_id: UUID | None = PydanticField(default=None, description="Admins choose; a partner's enterprises are its own.")
+
+
+class EnterpriseUpdate(InputModel):
+    name: Name | None = None
+    country: CountryCode | None = None
+    sector: IsicCode | None = None
+    employees_female: int | None = PydanticField(default=None, ge=0, le=1_000_000)
+    employees_male: int | None = PydanticField(default=None, ge=0, le=1_000_000)
+    products: ShortText | None = None
+    contact_email: EmailStr | None = None
+
+
+class EnterprisePublic(PublicBase):
+    model_config = ConfigDict(from_attributes=True)  # type: ignore[assignment]
+
+    name: str
+    country: str
+    sector: str
+    partner_id: UUID
+    employees_female: int | None
+    employees_male: int | None
+    products: str | None
+    contact_email: str | None
+
+
+class ExpertAssignment(SQLModel):
+    model_config = ConfigDict(from_attributes=True)  # type: ignore[assignment]
+
+    enterprise_id: UUID
+    user_id: UUID
+    created_at: datetime

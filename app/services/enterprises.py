@@ -1,0 +1,115 @@
+"""Enterprises (SMEs) and the assignment of certified experts to them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import CertificationLapsed, NotFound, Unprocessable
+from app.models.enterprises import Enterprise, EnterpriseCreate, EnterpriseExpert, EnterpriseUpdate
+from app.models.organisations import Organisation
+from app.models.types import OrganisationKind, Role
+from app.models.users import User
+from app.pagination import PageParams
+from app.principal import Principal
+from app.services import audit, crud
+from app.services.access import Action, Resource, get_visible, require
+
+
+def ensure_certified(expert: User, on: date | None = None, what: str = "assigned") -> None:
+    """An expert whose certification has lapsed cannot be assigned, train, or record visits."""
+    if expert.role is not Role.expert:
+        raise Unprocessable("the user is not an expert", loc=("body", "expert_id"))
+    day = on or date.today()
+    if expert.certified_until is None or expert.certified_until < day:
+        raise CertificationLapsed(f"the expert's certification lapsed on {expert.certified_until}; they cannot be {what}")
+
+
+async def list_enterprises(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    country: str | None,
+    sector: str | None,
+    partner_id: UUID | None,
+    updated_since: datetime | None,
+) -> tuple[list[Enterprise], str | None]:
+    require(principal, Resource.enterprises, Action.read)
+    filters = [
+        crud.eq(Enterprise.country, country),
+        crud.eq(Enterprise.sector, sector),
+        crud.eq(Enterprise.partner_id, partner_id),
+    ]
+    return await crud.list_page(session, principal, Enterprise, page, filters, updated_since)
+
+
+async def get_enterprise(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> Enterprise:
+    return await get_visible(session, principal, Enterprise, enterprise_id)
+
+
+async def create_enterprise(session: AsyncSession, principal: Principal, data: EnterpriseCreate) -> Enterprise:
+    require(principal, Resource.enterprises, Action.create)
+    values = data.model_dump()
+    if principal.is_admin:
+        partner = await session.get(Organisation, data.partner_id) if data.partner_id else None
+        if partner is None or partner.kind is not OrganisationKind.partner:
+            raise Unprocessable("partner_id must name an implementing partner organisation", loc=("body", "partner_id"))
+    elif data.partner_id not in (None, principal.organisation_id):
+        raise Unprocessable("partners create enterprises of their own organisation only", loc=("body", "partner_id"))
+    else:
+        values["partner_id"] = principal.organisation_id
+    return await crud.insert(session, principal, Enterprise(**values), "enterprise already exists")
+
+
+async def update_enterprise(
+    session: AsyncSession, principal: Principal, enterprise_id: UUID, data: EnterpriseUpdate, if_match: str | None
+) -> Enterprise:
+    enterprise = await get_visible(session, principal, Enterprise, enterprise_id, for_update=True)
+    require(principal, Resource.enterprises, Action.update)
+    return await crud.apply_changes(session, principal, enterprise, data.model_dump(exclude_unset=True), if_match)
+
+
+async def delete_enterprise(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> None:
+    enterprise = await get_visible(session, principal, Enterprise, enterprise_id, for_update=True)
+    require(principal, Resource.enterprises, Action.delete)
+    await crud.delete(session, principal, enterprise, "the enterprise")
+
+
+async def list_experts(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> list[EnterpriseExpert]:
+    await get_visible(session, principal, Enterprise, enterprise_id)
+    query = select(EnterpriseExpert).where(EnterpriseExpert.enterprise_id == enterprise_id)
+    return list((await session.exec(query.order_by(EnterpriseExpert.created_at))).all())  # type: ignore[arg-type]
+
+
+async def assign_expert(
+    session: AsyncSession, principal: Principal, enterprise_id: UUID, user_id: UUID
+) -> tuple[EnterpriseExpert, bool]:
+    """Returns the assignment and whether it is new (PUT is idempotent)."""
+    enterprise = await get_visible(session, principal, Enterprise, enterprise_id, for_update=True)
+    require(principal, Resource.expert_assignments, Action.create)
+    expert = await get_visible(session, principal, User, user_id)
+    ensure_certified(expert)
+    if expert.organisation_id != enterprise.partner_id:
+        raise Unprocessable("the expert must be affiliated with the enterprise's partner", loc=("path", "user_id"))
+    existing = await session.get(EnterpriseExpert, (enterprise_id, user_id))
+    if existing is not None:
+        return existing, False
+    assignment = EnterpriseExpert(enterprise_id=enterprise_id, user_id=user_id)
+    session.add(assignment)
+    await session.flush()
+    await audit.record(session, principal, "assign_expert", "enterprise", enterprise_id, {"user_id": str(user_id)})
+    return assignment, True
+
+
+async def unassign_expert(session: AsyncSession, principal: Principal, enterprise_id: UUID, user_id: UUID) -> None:
+    await get_visible(session, principal, Enterprise, enterprise_id, for_update=True)
+    require(principal, Resource.expert_assignments, Action.delete)
+    existing = await session.get(EnterpriseExpert, (enterprise_id, user_id))
+    if existing is None:
+        raise NotFound("this expert is not assigned to the enterprise")
+    await session.delete(existing)
+    await session.flush()
+    await audit.record(session, principal, "unassign_expert", "enterprise", enterprise_id, {"user_id": str(user_id)})
