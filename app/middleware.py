@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
@@ -20,6 +21,7 @@ from app.ratelimit import RateLimiter
 from app.security import peek_subject
 
 log = logging.getLogger("app.access")
+error_log = logging.getLogger("app.errors")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 PROBLEM_HEADERS = [(b"content-type", b"application/problem+json")]
@@ -30,6 +32,16 @@ async def send_problem(send: Send, status: int, slug: str, detail: str, extra: l
     headers = PROBLEM_HEADERS + [(b"content-length", str(len(body)).encode())] + (extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(PayloadTooLarge, HTTPException):
+    """A 413 raised from `receive` while a streamed body is read. Also an HTTPException because
+    FastAPI's body parser lets only those through (it turns anything else into a 400); the
+    problem handler still renders it, as `ProblemError` comes first in its MRO."""
+
+    def __init__(self, max_bytes: int) -> None:
+        PayloadTooLarge.__init__(self, f"the body exceeds {max_bytes} bytes")
+        self.status_code = PayloadTooLarge.status
 
 
 class Metrics:
@@ -67,16 +79,24 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 MutableHeaders(scope=message).append("X-Request-ID", request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if started:
+                raise
+            # No handler took it: answer here rather than in Starlette's outermost error
+            # middleware, so that the 500 too carries X-Request-ID (and no internals).
+            error_log.exception("unhandled error", extra={"path": scope["path"]})
+            await send_problem(send_with_id, 500, "internal-error", "an unexpected error occurred; it has been logged")
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
@@ -169,7 +189,7 @@ class BodyGuardMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         await self.app(scope, counting_receive, send)

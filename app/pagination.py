@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,7 @@ from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.config import get_settings
+from app.config import Settings
 from app.errors import InvalidCursor
 from app.security import sign
 
@@ -47,6 +48,12 @@ class PageParams:
     request: Request
     response: Response
 
+    @property
+    def _settings(self) -> Settings:
+        """The app's own settings (its signing key), not the process-wide ones."""
+        settings: Settings = self.request.app.state.settings
+        return settings
+
     def _fingerprint(self, caller: str) -> str:
         query = sorted((k, v) for k, v in self.request.query_params.multi_items() if k not in ("cursor", "limit"))
         raw = orjson.dumps([caller, self.request.url.path, query])
@@ -60,7 +67,7 @@ class PageParams:
             payload = base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4))
         except ValueError as exc:
             raise InvalidCursor("the cursor is malformed") from exc
-        if sign(get_settings(), payload) != signature:
+        if not hmac.compare_digest(sign(self._settings, payload).encode(), signature.encode()):
             raise InvalidCursor("the cursor was altered or is not from this service")
         data = orjson.loads(payload)
         if data.get("f") != self._fingerprint(caller):
@@ -77,7 +84,7 @@ class PageParams:
         keys = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
         payload = orjson.dumps({"k": keys, "f": self._fingerprint(caller)})
         b64 = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
-        return f"{b64}.{sign(get_settings(), payload)}"
+        return f"{b64}.{sign(self._settings, payload)}"
 
     async def fetch(
         self,

@@ -88,11 +88,14 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
     """HTTP client whose requests share the test's rolled-back transaction."""
 
     async def test_session() -> AsyncIterator[AsyncSession]:
+        # Each request runs in its own savepoint: its failure undoes only its own work,
+        # never the test's set-up, as a real request's rollback would.
+        nested = await session.begin_nested()
         try:
             yield session
-            await session.commit()
+            await nested.commit()
         except BaseException:
-            await session.rollback()
+            await nested.rollback()
             raise
 
     app.dependency_overrides[get_session] = test_session

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from pydantic import AwareDatetime, ConfigDict
+from pydantic import Field as PydanticField
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TIMESTAMP, TableBase, enum_column
-from app.models.enums import Module, TrainingStatus
+from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase, enum_column
+from app.models.enums import Gender, Module, ParticipantRole, TrainingStatus
+from app.models.types import Name
 
 
 class Training(TableBase, table=True):
@@ -42,3 +45,109 @@ class Enrollment(TableBase, table=True):
     participants: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
     attended: bool = False
     completed_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+
+
+MAX_TRAINERS = 50
+MAX_PARTICIPANTS = 500
+
+
+class TrainingCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "module": "score4climate",
+                    "title": "SCORE4Climate workshop, Chennai",
+                    "start_date": "2025-03-10",
+                    "end_date": "2025-03-11",
+                    "place": "Chennai",
+                    "trainer_ids": ["01930000-0000-7000-8000-000000000005"],
+                }
+            ]
+        }
+    )
+
+    module: Module
+    title: Name
+    start_date: date
+    end_date: date = PydanticField(description="On or after `start_date`.")
+    place: Name | None = None
+    status: TrainingStatus = TrainingStatus.planned
+    trainer_ids: list[UUID] = PydanticField(
+        default_factory=list,
+        max_length=MAX_TRAINERS,
+        description="Experts of the training's partner, certified on `start_date`.",
+    )
+    partner_id: UUID | None = PydanticField(default=None, description="Admins choose; a partner's trainings are its own.")
+
+
+class TrainingUpdate(InputModel):
+    module: Module | None = None
+    title: Name | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    place: Name | None = None
+    status: TrainingStatus | None = None
+    trainer_ids: list[UUID] | None = PydanticField(
+        default=None, max_length=MAX_TRAINERS, description="Replaces the whole list of trainers."
+    )
+
+
+class TrainingPublic(PublicBase):
+    model_config = ConfigDict(from_attributes=True)  # type: ignore[assignment]
+
+    partner_id: UUID
+    module: Module
+    title: str
+    start_date: date
+    end_date: date
+    place: str | None
+    status: TrainingStatus
+    trainer_ids: list[UUID]
+
+
+class Participant(InputModel):
+    role: ParticipantRole
+    gender: Gender
+    name: Name | None = None
+
+
+Participants = Annotated[list[Participant], PydanticField(max_length=MAX_PARTICIPANTS)]
+
+
+class EnrollmentCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enterprise_id": "01930000-0000-7000-8000-000000000010",
+                    "participants": [
+                        {"role": "manager", "gender": "female", "name": "Priya N."},
+                        {"role": "worker", "gender": "male"},
+                    ],
+                    "attended": False,
+                }
+            ]
+        }
+    )
+
+    enterprise_id: UUID
+    participants: Participants = PydanticField(default_factory=list)
+    attended: bool = False
+    completed_at: AwareDatetime | None = PydanticField(default=None, description="Not before the training's start date.")
+
+
+class EnrollmentUpdate(InputModel):
+    participants: Participants | None = None
+    attended: bool | None = None
+    completed_at: AwareDatetime | None = None
+
+
+class EnrollmentPublic(PublicBase):
+    model_config = ConfigDict(from_attributes=True)  # type: ignore[assignment]
+
+    training_id: UUID
+    enterprise_id: UUID
+    participants: list[Participant]
+    attended: bool
+    completed_at: datetime | None

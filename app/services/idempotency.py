@@ -30,13 +30,17 @@ class IdempotentReplay(Exception):
 
     def __init__(self, record: IdempotencyRecord) -> None:
         super().__init__("idempotent replay")
-        self.record = record
+        # Copied now: the request's session rolls back (expiring the record) before the
+        # handler turns this into a response.
+        self.status_code = record.status_code or 200
+        self.body = record.body or b""
+        self.location = record.location
 
     def response(self) -> Response:
         headers = {"Idempotent-Replayed": "true"}
-        if self.record.location:
-            headers["Location"] = self.record.location
-        return Response(self.record.body or b"", status_code=self.record.status_code or 200, media_type=JSON, headers=headers)
+        if self.location:
+            headers["Location"] = self.location
+        return Response(self.body, status_code=self.status_code, media_type=JSON, headers=headers)
 
 
 @dataclass
