@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -46,6 +46,29 @@ def require_url(settings: Settings) -> str:
     return settings.database_url
 
 
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+_before_commit: list[BeforeCommit] = []
+
+
+def before_commit(hook: BeforeCommit) -> BeforeCommit:
+    """Register a step that runs in every transaction right before it commits (derived data
+    such as progress records); it must return quickly when it has nothing to do."""
+    if hook not in _before_commit:
+        _before_commit.append(hook)
+    return hook
+
+
+async def run_before_commit(session: AsyncSession) -> None:
+    for hook in _before_commit:
+        await hook(session)
+
+
+async def finish(session: AsyncSession) -> None:
+    """The one way a transaction ends successfully: derived data first, then commit."""
+    await run_before_commit(session)
+    await session.commit()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: commit when the handler returned, roll back otherwise.
 
@@ -56,7 +79,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with database.sessionmaker() as session:
         try:
             yield session
-            await session.commit()
+            await finish(session)
         except BaseException:
             await session.rollback()
             raise

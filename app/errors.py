@@ -248,7 +248,7 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = "no such resource"
         if exc.status_code == 405:
             detail = "method not allowed on this resource"
-        return problem_response(exc.status_code, detail=detail, headers=exc.headers)
+        return problem_response(exc.status_code, slug=getattr(exc, "slug", None), detail=detail, headers=exc.headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         if is_database_unavailable(exc):

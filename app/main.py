@@ -21,7 +21,9 @@ from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, Metrics, RateLimitMiddleware, RequestContextMiddleware
 from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
-from app.routers import api_clients, auth, enterprises, me, organisations, ops, users
+from app.routers import audit_events, emission_factors, metrics, results
+from app.routers import ideas, progress, visits
+from app.routers import api_clients, auth, enrollments, enterprises, me, ops, organisations, supplier_links, trainings, users
 from app.services import auth as auth_service
 from app.services.idempotency import IdempotentReplay
 
@@ -34,6 +36,16 @@ ROUTERS = (
     users.router,
     api_clients.router,
     enterprises.router,
+    ideas.router,
+    visits.router,
+    metrics.router,
+    emission_factors.router,
+    results.router,
+    audit_events.router,
+    supplier_links.router,
+    trainings.router,
+    enrollments.router,
+    progress.router,
 )
 
 

@@ -34,14 +34,14 @@ async def send_problem(send: Send, status: int, slug: str, detail: str, extra: l
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyTooLarge(PayloadTooLarge, HTTPException):
-    """A 413 raised from `receive` while a streamed body is read. Also an HTTPException because
-    FastAPI's body parser lets only those through (it turns anything else into a 400); the
-    problem handler still renders it, as `ProblemError` comes first in its MRO."""
+class BodyTooLarge(HTTPException):
+    """A 413 raised from `receive` while a streamed body is read. An HTTPException because
+    FastAPI's body parser lets only those through (it turns anything else into a 400)."""
+
+    slug = PayloadTooLarge.slug
 
     def __init__(self, max_bytes: int) -> None:
-        PayloadTooLarge.__init__(self, f"the body exceeds {max_bytes} bytes")
-        self.status_code = PayloadTooLarge.status
+        super().__init__(PayloadTooLarge.status, f"the body exceeds {max_bytes} bytes")
 
 
 class Metrics:

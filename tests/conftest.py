@@ -16,7 +16,7 @@ from fastapi import FastAPI  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
 from app.config import Settings  # noqa: E402
-from app.db import Database, get_session  # noqa: E402
+from app.db import Database, get_session, run_before_commit  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import metadata  # noqa: E402
 from tests import dbsetup  # noqa: E402
@@ -93,6 +93,7 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
         nested = await session.begin_nested()
         try:
             yield session
+            await run_before_commit(session)
             await nested.commit()
         except BaseException:
             await nested.rollback()

@@ -252,7 +252,9 @@ async def test_revoke_logs_out(client, factory):
 async def test_password_change_ends_refresh_tokens(client, factory):
     user = await factory.user("admin")
     tokens = (await password_grant(client, user.email)).json()
-    r = await client.patch(f"/v1/users/{user.id}", json={"password": "another good passphrase"}, headers=bearer(tokens["access_token"]))
+    r = await client.patch(
+        f"/v1/users/{user.id}", json={"password": "another good passphrase"}, headers=bearer(tokens["access_token"])
+    )
     assert r.status_code == 200, r.text
     assert (await refresh(client, tokens["refresh_token"])).json()["error"] == "invalid_grant"
     assert (await password_grant(client, user.email, "another good passphrase")).status_code == 200

@@ -192,7 +192,14 @@ async def test_tampered_cursor_is_400(client, factory):
     payload, signature = cursor.split(".", 1)
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     altered = base64.urlsafe_b64encode(raw.replace(b'"k":["', b'"k":["0')).rstrip(b"=").decode()
-    bad_cursors = (f"{altered}.{signature}", f"{payload}.{'0' * len(signature)}", f"{payload}.é", "garbage", "é.é", cursor[:-1])
+    bad_cursors = (
+        f"{altered}.{signature}",
+        f"{payload}.{'0' * len(signature)}",
+        f"{payload}.é",
+        "garbage",
+        "é.é",
+        cursor[:-1],
+    )
     for bad in bad_cursors:
         r = await client.get("/v1/organisations", params={"limit": 1, "cursor": bad}, headers=factory.auth(admin))
         assert_problem(r, 400)
@@ -332,7 +339,9 @@ async def test_concurrent_requests_with_one_key_create_one_row(live_client, live
     assert [r.headers.get("idempotent-replayed") for r in responses].count("true") == 1
     async with database.engine.connect() as conn:
         count = (
-            await conn.execute(sa.select(sa.func.count()).select_from(Organisation).where(Organisation.name == body["name"]))
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(Organisation).where(Organisation.name == body["name"])
+            )
         ).scalar_one()
     assert count == 1
 
@@ -360,7 +369,9 @@ async def test_request_id_on_every_response(client, factory):
         await client.get("/v1/me"),
         await client.get("/nowhere"),
         await client.post("/v1/organisations", json={}, headers=factory.auth(admin)),
-        await client.post("/v1/auth/token", data={"grant_type": "password", "username": "x@example.org", "password": "y"}),
+        await client.post(
+            "/v1/auth/token", data={"grant_type": "password", "username": "x@example.org", "password": "y"}
+        ),
     ]
     ids = [r.headers["x-request-id"] for r in responses]
     assert all(ids) and len(set(ids)) == len(ids)

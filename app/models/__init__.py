@@ -8,6 +8,7 @@ from app.models import (  # noqa: F401
     idempotency,
     ideas,
     organisations,
+    progress,
     reference,
     results,
     supplier_links,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import ConfigDict
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -24,3 +25,18 @@ class AuditEvent(SQLModel, table=True):
     object_type: str = Field(max_length=40, index=True)
     object_id: UUID = Field(index=True)
     changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+
+
+class AuditEventPublic(SQLModel):
+    model_config = ConfigDict(from_attributes=True)  # type: ignore[assignment]
+
+    id: UUID
+    created_at: datetime
+    actor: str = Field(description="`user:<id>` or `client:<id>`.")
+    actor_role: str
+    action: str = Field(description="`create`, `update`, `delete`, or a domain action such as `verify`.")
+    object_type: str = Field(description="Singular resource name, e.g. `enterprise`, `result`.")
+    object_id: UUID
+    changes: dict[str, Any] = Field(
+        description="On create, the stored fields; on update, `{field: [old, new]}` for each changed field."
+    )

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
+from typing import Annotated
+
 import sqlalchemy as sa
+from pydantic import ConfigDict, StringConstraints, computed_field, model_validator
+from pydantic import Field as PydanticField
 from sqlmodel import Field
 
-from app.models.base import TIMESTAMP, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase, enum_column
 from app.models.enums import ResultSource
+from app.models.reference import MetricCode, refuse_nulls
 
 
 class Result(TableBase, table=True):
@@ -34,3 +39,88 @@ class Result(TableBase, table=True):
     recorded_by: str | None = Field(default=None, max_length=80)
     verified_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     verified_by: UUID | None = Field(default=None, foreign_key="users.id")
+
+
+Value = Annotated[
+    float,
+    PydanticField(
+        ge=0, allow_inf_nan=False, description="Finite and non-negative; 0-100 for `%` metrics.", examples=[78.0]
+    ),
+]
+UnitCheck = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=20),
+    PydanticField(description="Optional check: when given it must be the metric's unit.", examples=["%"]),
+]
+SOURCE_DESCRIPTION = (
+    "Who measured it. Server-owned for SMEs (`self_reported`); experts, partners and admins default to "
+    "`expert` and may record an SME's own report as `self_reported`."
+)
+
+
+class ResultCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enterprise_id": "01930000-0000-7000-8000-000000000001",
+                    "metric": "yield_rate",
+                    "period_start": "2025-01-01",
+                    "period_end": "2025-12-31",
+                    "value": 78.0,
+                    "unit": "%",
+                    "is_baseline": True,
+                }
+            ]
+        }
+    )
+
+    enterprise_id: UUID
+    metric: MetricCode
+    period_start: date
+    period_end: date = PydanticField(description="On or after `period_start`; both dates are inclusive.")
+    value: Value
+    unit: UnitCheck | None = None
+    is_baseline: bool = False
+    idea_id: UUID | None = PydanticField(
+        default=None, description="An idea of the same enterprise this result measures."
+    )
+    source: ResultSource | None = PydanticField(default=None, description=SOURCE_DESCRIPTION)
+
+
+class ResultUpdate(InputModel):
+    """Every field optional; the combination is validated again against the metric."""
+
+    metric: MetricCode | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    value: Value | None = None
+    unit: UnitCheck | None = None
+    is_baseline: bool | None = None
+    idea_id: UUID | None = None
+    source: ResultSource | None = PydanticField(default=None, description=SOURCE_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> ResultUpdate:
+        refuse_nulls(self, ("metric", "period_start", "period_end", "value", "is_baseline", "source"))
+        return self
+
+
+class ResultPublic(PublicBase):
+    enterprise_id: UUID
+    metric: str
+    period_start: date
+    period_end: date
+    value: float
+    unit: str = PydanticField(description="The metric's unit.")
+    is_baseline: bool
+    idea_id: UUID | None
+    source: ResultSource
+    recorded_by: str | None = PydanticField(description="`user:<id>` or `client:<id>` of whoever recorded it.")
+    verified_at: datetime | None
+    verified_by: UUID | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None

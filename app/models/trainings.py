@@ -78,7 +78,9 @@ class TrainingCreate(InputModel):
         max_length=MAX_TRAINERS,
         description="Experts of the training's partner, certified on `start_date`.",
     )
-    partner_id: UUID | None = PydanticField(default=None, description="Admins choose; a partner's trainings are its own.")
+    partner_id: UUID | None = PydanticField(
+        default=None, description="Admins choose; a partner's trainings are its own."
+    )
 
 
 class TrainingUpdate(InputModel):
@@ -134,7 +136,9 @@ class EnrollmentCreate(InputModel):
     enterprise_id: UUID
     participants: Participants = PydanticField(default_factory=list)
     attended: bool = False
-    completed_at: AwareDatetime | None = PydanticField(default=None, description="Not before the training's start date.")
+    completed_at: AwareDatetime | None = PydanticField(
+        default=None, description="Not before the training's start date."
+    )
 
 
 class EnrollmentUpdate(InputModel):

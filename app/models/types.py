@@ -36,9 +36,29 @@ Password = Annotated[
 ISIC_DIVISIONS = frozenset(
     f"{n:02d}"
     for n in [
-        *range(1, 4), *range(5, 10), *range(10, 34), 35, *range(36, 40), *range(41, 44), *range(45, 48),
-        *range(49, 54), 55, 56, *range(58, 64), *range(64, 67), 68, *range(69, 76), *range(77, 83), 84, 85,
-        *range(86, 89), *range(90, 94), *range(94, 97), 97, 98, 99,
+        *range(1, 4),
+        *range(5, 10),
+        *range(10, 34),
+        35,
+        *range(36, 40),
+        *range(41, 44),
+        *range(45, 48),
+        *range(49, 54),
+        55,
+        56,
+        *range(58, 64),
+        *range(64, 67),
+        68,
+        *range(69, 76),
+        *range(77, 83),
+        84,
+        85,
+        *range(86, 89),
+        *range(90, 94),
+        *range(94, 97),
+        97,
+        98,
+        99,
     ]
 )
 ISIC_SECTIONS = frozenset("ABCDEFGHIJKLMNOPQRSTU")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
+from pydantic import AwareDatetime, ConfigDict, StringConstraints
+from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TIMESTAMP, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase, enum_column
 from app.models.enums import VisitKind, VisitStatus
 
 
@@ -27,3 +30,63 @@ class VisitIdea(SQLModel, table=True):
 
     visit_id: UUID = Field(foreign_key="visits.id", primary_key=True, ondelete="CASCADE")
     idea_id: UUID = Field(foreign_key="ideas.id", primary_key=True, index=True, ondelete="CASCADE")
+
+
+# --- API schemas ------------------------------------------------------------------------------
+
+Findings = Annotated[str, StringConstraints(max_length=20_000)]
+IdeaIds = Annotated[
+    list[UUID],
+    PydanticField(max_length=200, description="Ideas of the same enterprise discussed during the visit."),
+]
+
+
+class VisitCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enterprise_id": "01930000-0000-7000-8000-000000000010",
+                    "scheduled_at": "2026-03-12T09:30:00+05:30",
+                    "kind": "consultation",
+                    "findings": "Compressed-air leaks on line 2; curing press uninsulated.",
+                    "idea_ids": ["01930000-0000-7000-8000-000000000030"],
+                }
+            ]
+        }
+    )
+
+    enterprise_id: UUID
+    scheduled_at: AwareDatetime
+    kind: VisitKind
+    expert_id: UUID | None = PydanticField(
+        default=None,
+        description="The visiting expert: assigned to the enterprise and certified. An expert records their own visits "
+        "(defaults to the caller); partners and admins must name one.",
+    )
+    status: VisitStatus = VisitStatus.scheduled
+    findings: Findings | None = None
+    idea_ids: IdeaIds = PydanticField(default_factory=list)
+
+
+class VisitUpdate(InputModel):
+    scheduled_at: AwareDatetime | None = None
+    kind: VisitKind | None = None
+    expert_id: UUID | None = None
+    status: VisitStatus | None = None
+    findings: Findings | None = None
+    idea_ids: IdeaIds | None = PydanticField(default=None, description="Replaces the set of ideas discussed.")
+
+
+class VisitPublic(PublicBase):
+    enterprise_id: UUID
+    expert_id: UUID
+    scheduled_at: datetime
+    kind: VisitKind
+    status: VisitStatus
+    findings: str | None
+    idea_ids: list[UUID]
+
+    @classmethod
+    def of(cls, visit: Visit, idea_ids: list[UUID]) -> VisitPublic:
+        return cls.model_validate({**visit.model_dump(), "idea_ids": idea_ids})

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
@@ -76,7 +76,7 @@ async def begin(
         insert(IdempotencyRecord)
         .values(id=new_id, principal=principal, key=key, request_hash=fingerprint, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["principal", "key"])
-        .returning(IdempotencyRecord.id)
+        .returning(col(IdempotencyRecord.id))
     )
     if inserted.first() is not None:
         return IdempotencyKey(new_id)

@@ -1,0 +1,79 @@
+"""Progress records (API.md §7): what lead buyers' sourcing systems pull."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Header, Request, Response
+from starlette.responses import StreamingResponse
+
+from app.deps import CurrentPrincipal, SessionDep
+from app.http import JSON, etag_of_bytes
+from app.models.progress import Portfolio, ProgressPage, ProgressRecordPublic
+from app.models.types import CountryCode
+from app.pagination import PageDep
+from app.routers.common import LIST_ERRORS, READ_ERRORS, UpdatedSince, make_router
+from app.services import progress as service
+
+router = make_router("progress")
+
+CSV = "text/csv"
+
+
+@router.get(
+    "/v1/enterprises/{enterprise_id}/progress",
+    name="get",
+    summary="An enterprise's progress record",
+    response_model=ProgressRecordPublic,
+    responses=READ_ERRORS,
+)
+async def get_progress(request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> Response:
+    """Programme milestones, ideas by status, baseline vs latest per metric (flow metrics as
+    annualised rates) and emissions in tCO2e per year with the factors used. Sends an ETag;
+    `If-None-Match` answers 304."""
+    body = await service.get_record(session, principal, enterprise_id)
+    etag = etag_of_bytes(body)
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and etag in {p.strip().removeprefix("W/") for p in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type=JSON, headers={"ETag": etag})
+
+
+@router.get(
+    "/v1/progress",
+    name="list",
+    summary="Progress records of every enterprise you may see (the buyer pull)",
+    response_model=ProgressPage,
+    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}, **LIST_ERRORS},
+)
+async def list_progress(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    country: CountryCode | None = None,
+    sector: str | None = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Ordered by `updated_at`, then enterprise id. For incremental sync, keep the highest
+    `updated_at` you received and ask again with `updated_since` set to it: you receive every
+    record changed since (the last one again, as the bound is inclusive), including writes
+    that committed while you were paging. `Accept: text/csv` returns the same page as CSV,
+    one row per enterprise and metric, with `Link` to the next page."""
+    items, cursor = await service.list_records(session, principal, page, country, sector, updated_since)
+    headers = dict(page.response.headers)
+    if accept and CSV in accept and JSON not in accept:
+        if cursor:
+            headers["X-Next-Cursor"] = cursor
+        return StreamingResponse(service.stream_csv(items), media_type=CSV + "; charset=utf-8", headers=headers)
+    return Response(service.page_bytes(items, cursor), media_type=JSON, headers=headers)
+
+
+@router.get("/v1/portfolio", name="portfolio", summary="Aggregates over your enterprises", response_model=Portfolio,
+            responses=READ_ERRORS)
+async def portfolio(session: SessionDep, principal: CurrentPrincipal) -> Response:
+    """How many enterprises, how many completed each module, ideas by status, per metric the
+    enterprises measured and improved with total and median change, and the total tCO2e per
+    year reduced: over a buyer's active suppliers, a partner's enterprises, or all for admins."""
+    return Response(await service.portfolio(session, principal), media_type=JSON)

@@ -1,0 +1,83 @@
+"""`/v1/trainings`: sessions of a module (workplace cooperation, SCORE Basics, SCORE4Climate)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Query, Request, Response
+
+from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
+from app.http import IfMatch, object_response, write_response
+from app.models.enums import Module, TrainingStatus
+from app.models.trainings import TrainingCreate, TrainingPublic, TrainingUpdate
+from app.pagination import Page, PageDep
+from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router
+from app.services import crud
+from app.services import trainings as service
+
+router = make_router("trainings", "/v1/trainings")
+
+
+class TrainingPage(Page[TrainingPublic]):
+    pass
+
+
+@router.get("", name="list", summary="List trainings", response_model=TrainingPage, responses=LIST_ERRORS)
+async def list_trainings(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    module: Module | None = None,
+    status: TrainingStatus | None = None,
+    partner_id: UUID | None = None,
+    start_from: Annotated[date | None, Query(alias="from", description="Only trainings starting on or after this date.")] = None,
+    start_to: Annotated[date | None, Query(alias="to", description="Only trainings starting on or before this date.")] = None,
+) -> TrainingPage:
+    """A partner's and its experts' trainings are their organisation's; an SME user sees the
+    trainings its enterprise is enrolled in; admins see all."""
+    items, cursor = await service.list_trainings(
+        session, principal, page, module, status, partner_id, start_from, start_to, updated_since
+    )
+    return TrainingPage(items=items, next_cursor=cursor)
+
+
+@router.post(
+    "", name="create", summary="Plan a training", status_code=201, response_model=TrainingPublic, responses=WRITE_ERRORS
+)
+async def create_training(
+    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: TrainingCreate
+) -> Response:
+    """Partners plan trainings of their own organisation; admins name `partner_id`. Trainers must
+    be experts of that partner, certified on `start_date` (409 `certification-lapsed` if not)."""
+    training = await service.create_training(session, principal, body)
+    return await write_response(
+        session, idem, training, status_code=201, location=f"/v1/trainings/{training.id}", etag=crud.etag(training)
+    )
+
+
+@router.get("/{training_id}", name="get", summary="Get a training", response_model=TrainingPublic, responses=READ_ERRORS)
+async def get_training(request: Request, session: SessionDep, principal: CurrentPrincipal, training_id: UUID) -> Response:
+    training = await service.get_training(session, principal, training_id)
+    return object_response(request, training, crud.etag(training))
+
+
+@router.patch(
+    "/{training_id}", name="update", summary="Update a training", response_model=TrainingPublic, responses=WRITE_ERRORS
+)
+async def update_training(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, training_id: UUID,
+    body: TrainingUpdate, if_match: IfMatch = None,
+) -> Response:
+    """`trainer_ids`, when given, replaces the list of trainers. `partner_id` cannot be changed."""
+    training = await service.update_training(session, principal, training_id, body, if_match)
+    return object_response(request, training, crud.etag(training))
+
+
+@router.delete("/{training_id}", name="delete", summary="Delete a training", status_code=204, responses=WRITE_ERRORS)
+async def delete_training(session: SessionDep, principal: CurrentPrincipal, training_id: UUID) -> Response:
+    """Refused with 409 while enterprises are enrolled in it or ideas refer to it."""
+    await service.delete_training(session, principal, training_id)
+    return Response(status_code=204)

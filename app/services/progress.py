@@ -1,0 +1,251 @@
+"""Progress records: kept current on every write, read as pre-built JSON.
+
+Keeping them current. A `before_flush` listener notes the enterprise of every object written
+in a session (anything with an `enterprise_id`, the enterprise itself, a training's enrolled
+enterprises, or everything when reference data changes). Right before the transaction
+commits (`app.db.finish`), `refresh_pending` recomputes those records in one SQL statement.
+
+Why incremental sync misses nothing. The refresh first takes one transaction-scoped advisory
+lock and only then stamps `updated_at` (`clock_timestamp()`, kept strictly increasing); the
+lock is held until commit. So a later stamp always belongs to a later commit: whatever a
+reader sees is a prefix of the stamps, and a record that commits after the reader looked
+carries a stamp above everything it saw. Asking again with `updated_since` = the highest
+`updated_at` received (inclusive) therefore returns every change, at the cost of
+serialising the short final step of writes that touch progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import before_commit
+from app.models.enterprises import Enterprise
+from app.models.progress import ProgressRecord
+from app.models.reference import EmissionFactor, Metric
+from app.models.trainings import Enrollment, Training
+from app.pagination import PageParams
+from app.principal import Principal
+from app.services import progress_sql
+from app.services.access import Action, Resource, get_visible, require, visible_enterprise_ids
+
+DIRTY = "progress_dirty"
+ALL = "progress_all"
+
+
+def _note(session: Session, objects: Iterable[Any]) -> bool:
+    dirty: set[UUID] = session.info.setdefault(DIRTY, set())
+    trainings: set[UUID] = session.info.setdefault("progress_trainings", set())
+    noted = False
+    for obj in objects:
+        if isinstance(obj, Enterprise):
+            dirty.add(obj.id)
+        elif isinstance(obj, Metric | EmissionFactor):
+            session.info[ALL] = True
+        elif isinstance(obj, Training):
+            trainings.add(obj.id)
+        elif (enterprise_id := getattr(obj, "enterprise_id", None)) is not None and not isinstance(obj, ProgressRecord):
+            dirty.add(enterprise_id)
+        else:
+            continue
+        noted = True
+    return noted
+
+
+@event.listens_for(Session, "before_flush")
+def _collect(session: Session, _ctx: Any, _instances: Any) -> None:
+    if _note(session, [*session.new, *session.dirty, *session.deleted]):
+        session.info["progress_pending"] = True
+
+
+@before_commit
+async def refresh_pending(session: AsyncSession) -> None:
+    """Recompute the records noted in this transaction (runs right before commit)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    info = session.info
+    if not info.pop("progress_pending", False):
+        return
+    ids: set[UUID] = info.pop(DIRTY, set())
+    trainings: set[UUID] = info.pop("progress_trainings", set())
+    everything = info.pop(ALL, False)
+    if trainings:
+        enrolled = select(Enrollment.enterprise_id).where(Enrollment.training_id.in_(trainings))  # type: ignore[attr-defined]
+        ids.update((await session.exec(enrolled)).all())
+    if everything:
+        ids.update((await session.exec(select(Enterprise.id))).all())
+    await refresh(session, ids)
+
+
+async def refresh(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None:
+    ids = sorted(set(enterprise_ids))
+    if not ids:
+        return
+    await session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=progress_sql.LOCK_KEY))  # type: ignore[call-overload]
+    for start in range(0, len(ids), 2000):
+        chunk = [str(i) for i in ids[start : start + 2000]]
+        await session.exec(sa.text(progress_sql.UPSERT).bindparams(ids=chunk))  # type: ignore[call-overload]
+
+
+async def get_record(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> bytes:
+    """One enterprise's record as JSON bytes (computed live if it was never stored)."""
+    require(principal, Resource.progress, Action.read)
+    await get_visible(session, principal, Enterprise, enterprise_id)
+    stored = (
+        await session.exec(  # type: ignore[call-overload]
+            sa.text("SELECT record::text FROM progress_records WHERE enterprise_id = :id").bindparams(id=enterprise_id)
+        )
+    ).scalar_one_or_none()
+    if stored is None:
+        await refresh(session, [enterprise_id])
+        stored = (
+            await session.exec(  # type: ignore[call-overload]
+                sa.text("SELECT record::text FROM progress_records WHERE enterprise_id = :id").bindparams(id=enterprise_id)
+            )
+        ).scalar_one()
+    return str(stored).encode()
+
+
+def _visible_records(principal: Principal) -> Any:
+    query = select(ProgressRecord.updated_at, ProgressRecord.enterprise_id, sa.cast(ProgressRecord.record, sa.Text).label("body"))
+    if not principal.is_admin:
+        query = query.where(ProgressRecord.enterprise_id.in_(visible_enterprise_ids(principal)))  # type: ignore[attr-defined]
+    return query
+
+
+async def list_records(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    country: str | None,
+    sector: str | None,
+    updated_since: datetime | None,
+) -> tuple[list[bytes], str | None]:
+    """A page of records in (updated_at, enterprise_id) order, as JSON bytes."""
+    require(principal, Resource.progress, Action.read)
+    query = _visible_records(principal)
+    if country is not None:
+        query = query.where(ProgressRecord.country == country)
+    if sector is not None:
+        query = query.where(ProgressRecord.sector == sector)
+    if updated_since is not None:
+        query = query.where(ProgressRecord.updated_at >= updated_since)
+    rows, cursor = await page.fetch(session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id])
+    return [row.body.encode() for row in rows], cursor
+
+
+def page_bytes(items: list[bytes], next_cursor: str | None) -> bytes:
+    return b'{"items":[' + b",".join(items) + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+
+
+CSV_COLUMNS = [
+    "enterprise_id", "enterprise_name", "country", "sector", "updated_at", "metric", "unit", "direction",
+    "baseline_value", "baseline_per_year", "baseline_period_start", "baseline_period_end",
+    "latest_value", "latest_per_year", "latest_period_start", "latest_period_end", "latest_verified",
+    "change_abs", "change_pct", "improved",
+    "baseline_tco2e_per_year", "latest_tco2e_per_year", "reduction_tco2e_per_year",
+]
+
+
+def _csv_rows(record: dict[str, Any]) -> list[list[Any]]:
+    ent, em = record["enterprise"], record["emissions"]
+    head = [ent["id"], ent["name"], ent["country"], ent["sector"], record["updated_at"]]
+    tail = [em["baseline_tco2e_per_year"], em["latest_tco2e_per_year"], em["reduction_tco2e_per_year"]]
+    metrics = record["metrics"] or [None]
+    rows = []
+    for m in metrics:
+        if m is None:
+            rows.append(head + [None] * 15 + tail)
+            continue
+        b, latest = m["baseline"] or {}, m["latest"] or {}
+        rows.append(
+            head
+            + [m["metric"], m["unit"], m["direction"]]
+            + [b.get("value"), b.get("per_year"), b.get("period_start"), b.get("period_end")]
+            + [latest.get("value"), latest.get("per_year"), latest.get("period_start"), latest.get("period_end"),
+               latest.get("verified")]
+            + [m["change_abs"], m["change_pct"], m["improved"]]
+            + tail
+        )
+    return rows
+
+
+def csv_lines(items: list[bytes], header: bool) -> bytes:
+    """One CSV row per enterprise and metric (an enterprise without metrics gets one row)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    for item in items:
+        writer.writerows(_csv_rows(orjson.loads(item)))
+    return buffer.getvalue().encode()
+
+
+async def stream_csv(items: list[bytes]) -> AsyncIterator[bytes]:
+    for start in range(0, len(items), 100):
+        yield csv_lines(items[start : start + 100], header=start == 0)
+    if not items:
+        yield csv_lines([], header=True)
+
+
+PORTFOLIO = """
+WITH rec AS (SELECT record FROM progress_records p WHERE {scope}),
+m AS (
+    SELECT x->>'metric' AS metric, x->>'unit' AS unit, x->>'direction' AS direction,
+           (x->>'change_abs')::float8 AS change_abs, (x->>'change_pct')::float8 AS change_pct,
+           (x->>'improved')::boolean AS improved
+    FROM rec, jsonb_array_elements(rec.record->'metrics') x
+    WHERE x->'baseline' <> 'null'::jsonb AND x->'latest' <> 'null'::jsonb
+),
+per_metric AS (
+    SELECT metric, min(unit) AS unit, min(direction) AS direction, count(*) AS measured,
+           count(*) FILTER (WHERE improved) AS improved,
+           round(sum(change_abs)::numeric, 2)::float8 AS total_abs,
+           round((percentile_cont(0.5) WITHIN GROUP (ORDER BY change_abs))::numeric, 2)::float8 AS median_abs,
+           round((percentile_cont(0.5) WITHIN GROUP (ORDER BY change_pct))::numeric, 2)::float8 AS median_pct
+    FROM m GROUP BY metric
+),
+modules AS (
+    SELECT x AS module, count(*) AS n FROM rec, jsonb_array_elements_text(rec.record->'programme'->'modules_completed') x
+    GROUP BY x
+),
+ideas AS (
+    SELECT k AS status, sum(v::int) AS n FROM rec, jsonb_each_text(rec.record->'ideas'->'by_status') AS e(k, v) GROUP BY k
+)
+SELECT jsonb_build_object(
+    'enterprises', (SELECT count(*) FROM rec),
+    'modules_completed', coalesce((SELECT jsonb_object_agg(module, n) FROM modules), '{{}}'::jsonb),
+    'ideas_by_status', coalesce((SELECT jsonb_object_agg(status, n) FROM ideas), '{{}}'::jsonb),
+    'metrics', coalesce((SELECT jsonb_agg(jsonb_build_object(
+        'metric', metric, 'unit', unit, 'direction', direction, 'enterprises_measured', measured,
+        'enterprises_improved', improved, 'total_change_abs', total_abs, 'median_change_abs', median_abs,
+        'median_change_pct', median_pct) ORDER BY metric) FROM per_metric), '[]'::jsonb),
+    'total_reduction_tco2e_per_year', coalesce((SELECT round(sum((record->'emissions'->>'reduction_tco2e_per_year')::numeric), 2)
+                                               FROM rec), 0)::float8
+)::text
+"""
+
+
+async def portfolio(session: AsyncSession, principal: Principal) -> bytes:
+    """Aggregates over the caller's enterprises, computed in PostgreSQL from the stored records."""
+    require(principal, Resource.progress, Action.read)
+    if principal.is_admin:
+        sql, params = PORTFOLIO.format(scope="true"), {}
+    else:
+        ids_query = visible_enterprise_ids(principal)
+        compiled = ids_query.compile(compile_kwargs={"literal_binds": False})
+        sql = PORTFOLIO.format(scope=f"p.enterprise_id IN ({compiled})")
+        params = dict(compiled.params)
+    result = await session.exec(sa.text(sql).bindparams(**params))  # type: ignore[call-overload]
+    return str(result.scalar_one()).encode()
