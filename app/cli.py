@@ -9,12 +9,16 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from app.config import get_settings
 
     return get_settings()
@@ -39,8 +43,9 @@ def resolve_database_url() -> str:
 
 
 def migrate(url: str) -> None:
-    from alembic import command
     from alembic.config import Config
+
+    from alembic import command
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "alembic"))

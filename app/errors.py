@@ -27,7 +27,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class ValidationIssue(BaseModel):
-    loc: list[str | int] = Field(description="Where the problem is: `body`, `query`, `path` or `header`, then the field path.")
+    loc: list[str | int] = Field(
+        description="Where the problem is: `body`, `query`, `path` or `header`, then the field path."
+    )
     msg: str
     type: str = Field(description="Machine-readable kind of validation failure.")
 
@@ -258,7 +260,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, IntegrityError):
             return problem_response(409, slug="conflict", detail="the change conflicts with existing data")
         if isinstance(exc, DataError):
-            return problem_response(422, slug="validation-error", detail="a value is out of the range the database accepts")
+            return problem_response(
+                422, slug="validation-error", detail="a value is out of the range the database accepts"
+            )
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(500, slug="internal-error", detail="an unexpected error occurred; it has been logged")
 

@@ -21,9 +21,25 @@ from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, Metrics, RateLimitMiddleware, RequestContextMiddleware
 from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
-from app.routers import audit_events, emission_factors, metrics, results
-from app.routers import ideas, progress, visits
-from app.routers import api_clients, auth, enrollments, enterprises, me, ops, organisations, supplier_links, trainings, users
+from app.routers import (
+    api_clients,
+    audit_events,
+    auth,
+    emission_factors,
+    enrollments,
+    enterprises,
+    ideas,
+    me,
+    metrics,
+    ops,
+    organisations,
+    progress,
+    results,
+    supplier_links,
+    trainings,
+    users,
+    visits,
+)
 from app.services import auth as auth_service
 from app.services.idempotency import IdempotentReplay
 
@@ -113,7 +129,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "If-None-Match",
+                "X-Request-ID",
+            ],
             expose_headers=["ETag", "Location", "Link", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

@@ -27,7 +27,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 PROBLEM_HEADERS = [(b"content-type", b"application/problem+json")]
 
 
-async def send_problem(send: Send, status: int, slug: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_problem(
+    send: Send, status: int, slug: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = problem_body(status, slug=slug, detail=detail)
     headers = PROBLEM_HEADERS + [(b"content-length", str(len(body)).encode())] + (extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -79,19 +81,19 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
-        started = False
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, started
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status, started = message["status"], True
+                status, response_started = message["status"], True
                 MutableHeaders(scope=message).append("X-Request-ID", request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            if started:
+            if response_started:
                 raise
             # No handler took it: answer here rather than in Starlette's outermost error
             # middleware, so that the 500 too carries X-Request-ID (and no internals).
@@ -146,7 +148,10 @@ class RateLimitMiddleware:
         retry_after = await self.limiter.hit(key, limit, 60)
         if retry_after:
             await send_problem(
-                send, 429, "rate-limited", f"rate limit of {limit} requests per minute exceeded",
+                send,
+                429,
+                "rate-limited",
+                f"rate limit of {limit} requests per minute exceeded",
                 [(b"retry-after", str(retry_after).encode())],
             )
             return

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Iterator  # noqa: E402
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from alembic import command  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
+from alembic import command  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database, get_session, run_before_commit  # noqa: E402
 from app.main import create_app  # noqa: E402

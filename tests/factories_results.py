@@ -27,7 +27,12 @@ class Site:
 
 
 async def enterprise(factory: Factory, partner_org: Organisation, **kw: Any) -> Enterprise:
-    values: dict[str, Any] = {"name": factory.unique("ent"), "country": "IN", "sector": "2219", "partner_id": partner_org.id}
+    values: dict[str, Any] = {
+        "name": factory.unique("ent"),
+        "country": "IN",
+        "sector": "2219",
+        "partner_id": partner_org.id,
+    }
     values.update(kw)
     return await factory.save(Enterprise(**values))  # type: ignore[no-any-return]
 
@@ -44,7 +49,9 @@ async def site(factory: Factory, **kw: Any) -> Site:
 
 async def idea(factory: Factory, ent: Enterprise, **kw: Any) -> Idea:
     values: dict[str, Any] = {
-        "enterprise_id": ent.id, "title": factory.unique("idea"), "category": IdeaCategory.water,
+        "enterprise_id": ent.id,
+        "title": factory.unique("idea"),
+        "category": IdeaCategory.water,
         "status": IdeaStatus.proposed,
     }
     values.update(kw)
@@ -53,8 +60,12 @@ async def idea(factory: Factory, ent: Enterprise, **kw: Any) -> Idea:
 
 async def result(factory: Factory, ent: Enterprise, **kw: Any) -> Result:
     values: dict[str, Any] = {
-        "enterprise_id": ent.id, "metric": "water", "period_start": date(2025, 1, 1), "period_end": date(2025, 12, 31),
-        "value": 1200.0, "source": ResultSource.self_reported,
+        "enterprise_id": ent.id,
+        "metric": "water",
+        "period_start": date(2025, 1, 1),
+        "period_end": date(2025, 12, 31),
+        "value": 1200.0,
+        "source": ResultSource.self_reported,
     }
     values.update(kw)
     return await factory.save(Result(**values))  # type: ignore[no-any-return]

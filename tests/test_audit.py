@@ -33,7 +33,9 @@ async def test_partner_writes_appear_with_actor_action_object_and_changes(client
         assert event["actor"] == f"user:{partner.id}" and event["actor_role"] == "partner"
         assert event["object_type"] == "enterprise" and event["object_id"] == eid
         assert event["id"] and event["created_at"]
-    assert create["changes"]["name"] == "Shree Rubber" and create["changes"]["partner_id"] == str(partner.organisation_id)
+    assert create["changes"]["name"] == "Shree Rubber" and create["changes"]["partner_id"] == str(
+        partner.organisation_id
+    )
     assert update["changes"] == {"name": ["Shree Rubber", "Shree Rubber Ltd"]}
 
 
@@ -79,12 +81,19 @@ async def test_filters(client, factory):
     admin_user = await factory.user("admin")
     admin = factory.auth(admin_user)
     start = datetime.now(UTC) - timedelta(seconds=1)
-    res = (await client.post(
-        "/v1/results",
-        json={"enterprise_id": str(s.enterprise.id), "metric": "water", "period_start": "2025-01-01",
-              "period_end": "2025-12-31", "value": 10.0},
-        headers=factory.auth(s.sme),
-    )).json()
+    res = (
+        await client.post(
+            "/v1/results",
+            json={
+                "enterprise_id": str(s.enterprise.id),
+                "metric": "water",
+                "period_start": "2025-01-01",
+                "period_end": "2025-12-31",
+                "value": 10.0,
+            },
+            headers=factory.auth(s.sme),
+        )
+    ).json()
     await client.post(f"/v1/results/{res['id']}/verify", headers=factory.auth(s.expert))
     await client.patch(f"/v1/results/{res['id']}", json={"value": 11.0}, headers=factory.auth(s.expert))
 

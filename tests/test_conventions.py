@@ -14,6 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import func, select
 
 from app import security
@@ -126,19 +127,30 @@ async def test_unauthenticated_is_401_problem(client):
     assert r.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_unexpected_error_is_500_without_internals(database_url):
+FAILURES = {
+    "bug": (RuntimeError("secret internals: password=hunter2"), 500),
+    "database down": (OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused, hunter2")), 503),
+    "constraint": (IntegrityError("INSERT hunter2", {}, Exception("duplicate key hunter2")), 409),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILURES))
+async def test_unexpected_error_is_problem_without_internals(database_url, case):
+    error, status = FAILURES[case]
     async with separate_app(database_url) as (app, c):
 
         @app.get("/v1/boom")
         async def boom() -> None:
-            raise RuntimeError("secret internals: password=hunter2")
+            raise error
 
         r = await c.get("/v1/boom", headers={"X-Request-ID": "boom-1"})
-    body = assert_problem(r, 500)
+    body = assert_problem(r, status)
     assert "Traceback" not in r.text
-    assert "hunter2" not in r.text and "RuntimeError" not in r.text
+    assert "hunter2" not in r.text and type(error).__name__ not in r.text
     assert body["detail"]
     assert r.headers["x-request-id"] == "boom-1"
+    if status == 503:
+        assert r.headers["retry-after"]
 
 
 # --- pagination ---------------------------------------------------------------------------
@@ -395,6 +407,12 @@ async def test_metrics_are_labelled_by_route_template(client, factory):
     assert any('route="/v1/organisations"' in line and 'method="GET"' in line for line in lines), lines
     assert any('route="/v1/organisations/{organisation_id}"' in line for line in lines), lines
     assert not any(str(org.id) in line for line in lines), "raw paths would explode the label set"
+    durations = [
+        float(line.rsplit(" ", 1)[1])
+        for line in r.text.splitlines()
+        if line.startswith("http_request_duration_seconds_sum{") and 'route="/v1/organisations"' in line
+    ]
+    assert durations and all(0 < d < 60 for d in durations), durations
 
 
 async def test_readyz(client):

@@ -30,8 +30,15 @@ async def test_partner_creates_own_enterprise(client, factory):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("country", "XX"), ("country", "IND"), ("sector", "0400"), ("sector", "Z"), ("employees_male", -1),
-     ("contact_email", "not-an-email"), ("name", "")],
+    [
+        ("country", "XX"),
+        ("country", "IND"),
+        ("sector", "0400"),
+        ("sector", "Z"),
+        ("employees_male", -1),
+        ("contact_email", "not-an-email"),
+        ("name", ""),
+    ],
 )
 async def test_enterprise_validation(client, factory, field, value):
     partner = await factory.user("partner")
@@ -50,10 +57,14 @@ async def test_partner_cannot_set_other_partner_id(client, factory):
 async def test_admin_must_name_a_partner(client, factory):
     admin = await factory.user("admin")
     buyer_org = await factory.org("buyer")
-    r = await client.post("/v1/enterprises", json={**BODY, "partner_id": str(buyer_org.id)}, headers=factory.auth(admin))
+    r = await client.post(
+        "/v1/enterprises", json={**BODY, "partner_id": str(buyer_org.id)}, headers=factory.auth(admin)
+    )
     assert r.status_code == 422
     partner_org = await factory.org("partner")
-    r = await client.post("/v1/enterprises", json={**BODY, "partner_id": str(partner_org.id)}, headers=factory.auth(admin))
+    r = await client.post(
+        "/v1/enterprises", json={**BODY, "partner_id": str(partner_org.id)}, headers=factory.auth(admin)
+    )
     assert r.status_code == 201
 
 
@@ -62,7 +73,9 @@ async def test_partner_a_cannot_see_partner_b_enterprises(client, factory):
     b = await factory.user("partner")
     ent_b = await make_enterprise(factory, await _org_of(factory, b))
     assert (await client.get(f"/v1/enterprises/{ent_b.id}", headers=factory.auth(a))).status_code == 404
-    assert (await client.patch(f"/v1/enterprises/{ent_b.id}", json={"name": "x"}, headers=factory.auth(a))).status_code == 404
+    assert (
+        await client.patch(f"/v1/enterprises/{ent_b.id}", json={"name": "x"}, headers=factory.auth(a))
+    ).status_code == 404
     assert (await client.delete(f"/v1/enterprises/{ent_b.id}", headers=factory.auth(a))).status_code == 404
     listed = (await client.get("/v1/enterprises", headers=factory.auth(a))).json()["items"]
     assert str(ent_b.id) not in {e["id"] for e in listed}
@@ -132,7 +145,9 @@ async def test_buyer_sees_enterprise_only_with_active_link(client, factory, sess
     buyer = await factory.user("buyer")
     h = factory.auth(buyer)
     assert (await client.get(f"/v1/enterprises/{ent.id}", headers=h)).status_code == 404
-    link = await factory.save(SupplierLink(enterprise_id=ent.id, buyer_id=buyer.organisation_id, status=LinkStatus.active))
+    link = await factory.save(
+        SupplierLink(enterprise_id=ent.id, buyer_id=buyer.organisation_id, status=LinkStatus.active)
+    )
     assert (await client.get(f"/v1/enterprises/{ent.id}", headers=h)).status_code == 200
     assert (await client.patch(f"/v1/enterprises/{ent.id}", json={"name": "x"}, headers=h)).status_code == 403
     link.status = LinkStatus.revoked

@@ -57,8 +57,12 @@ async def test_partner_creates_experts_and_sme_users_of_own_only(client, factory
     partner = await factory.user("partner")
     org = await _org(factory, partner)
     h = factory.auth(partner)
-    expert = {"email": factory.unique("e") + "@example.org", "password": "long enough pw", "role": "expert",
-              "certified_until": "2030-01-01"}
+    expert = {
+        "email": factory.unique("e") + "@example.org",
+        "password": "long enough pw",
+        "role": "expert",
+        "certified_until": "2030-01-01",
+    }
     r = await client.post("/v1/users", json=expert, headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["organisation_id"] == str(org.id)
@@ -66,10 +70,16 @@ async def test_partner_creates_experts_and_sme_users_of_own_only(client, factory
     r = await client.post("/v1/users", json={**expert, "email": "x" + expert["email"], "role": "partner"}, headers=h)
     assert r.status_code == 403
     own_ent = await factory.save(Enterprise(name="own", country="IN", sector="10", partner_id=org.id))
-    other_ent = await factory.save(Enterprise(name="other", country="IN", sector="10", partner_id=(await factory.org()).id))
+    other_ent = await factory.save(
+        Enterprise(name="other", country="IN", sector="10", partner_id=(await factory.org()).id)
+    )
     sme = {"email": factory.unique("s") + "@example.org", "password": "long enough pw", "role": "sme"}
-    assert (await client.post("/v1/users", json={**sme, "enterprise_id": str(own_ent.id)}, headers=h)).status_code == 201
-    r = await client.post("/v1/users", json={**sme, "email": "y" + sme["email"], "enterprise_id": str(other_ent.id)}, headers=h)
+    assert (
+        await client.post("/v1/users", json={**sme, "enterprise_id": str(own_ent.id)}, headers=h)
+    ).status_code == 201
+    r = await client.post(
+        "/v1/users", json={**sme, "email": "y" + sme["email"], "enterprise_id": str(other_ent.id)}, headers=h
+    )
     assert r.status_code == 422
 
 

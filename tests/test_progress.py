@@ -18,15 +18,25 @@ Y2025 = (date(2025, 1, 1), date(2025, 12, 31))
 
 async def enterprise(factory, country="IN"):
     partner_org = await factory.org("partner")
-    return await factory.save(Enterprise(name=factory.unique("ent"), country=country, sector="2219", partner_id=partner_org.id))
+    return await factory.save(
+        Enterprise(name=factory.unique("ent"), country=country, sector="2219", partner_id=partner_org.id)
+    )
 
 
 async def result(factory, ent, metric, value, period, baseline=False, verified=False):
     from app.ids import utcnow
 
     return await factory.save(
-        Result(enterprise_id=ent.id, metric=metric, period_start=period[0], period_end=period[1], value=value,
-               is_baseline=baseline, source=ResultSource.expert, verified_at=utcnow() if verified else None)
+        Result(
+            enterprise_id=ent.id,
+            metric=metric,
+            period_start=period[0],
+            period_end=period[1],
+            value=value,
+            is_baseline=baseline,
+            source=ResultSource.expert,
+            verified_at=utcnow() if verified else None,
+        )
     )
 
 
@@ -133,7 +143,9 @@ async def test_csv_has_a_row_per_metric(client, factory):
     await result(factory, ent, "water", 1200, Y2023, baseline=True)
     await progress.refresh(factory.session, [ent.id])
     admin = await factory.user("admin")
-    r = await client.get("/v1/progress", params={"country": "IN", "limit": 500}, headers={**factory.auth(admin), "Accept": "text/csv"})
+    r = await client.get(
+        "/v1/progress", params={"country": "IN", "limit": 500}, headers={**factory.auth(admin), "Accept": "text/csv"}
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()
     assert lines[0].startswith("enterprise_id,enterprise_name")

@@ -25,8 +25,14 @@ async def _write(database, enterprise_ids, writer: int, slow: bool) -> None:
         async with database.sessionmaker() as session:
             year = 2000 + writer * WRITES_EACH + n  # a distinct period per write
             session.add(
-                Result(enterprise_id=rng.choice(enterprise_ids), metric="water", period_start=date(year, 1, 1),
-                       period_end=date(year, 12, 31), value=rng.uniform(1, 1000), source=ResultSource.expert)
+                Result(
+                    enterprise_id=rng.choice(enterprise_ids),
+                    metric="water",
+                    period_start=date(year, 1, 1),
+                    period_end=date(year, 12, 31),
+                    value=rng.uniform(1, 1000),
+                    source=ResultSource.expert,
+                )
             )
             if slow:
                 # Hold the transaction open after the record is stamped, as a slow request would.
@@ -61,7 +67,9 @@ async def test_sync_reader_misses_nothing(live_client, live_factory, database):
     ids = []
     for i in range(ENTERPRISES):
         ent = await live_factory.save(Enterprise(name=f"e{i}", country="IN", sector="10", partner_id=partner_org.id))
-        await live_factory.save(SupplierLink(enterprise_id=ent.id, buyer_id=buyer.organisation_id, status=LinkStatus.active))
+        await live_factory.save(
+            SupplierLink(enterprise_id=ent.id, buyer_id=buyer.organisation_id, status=LinkStatus.active)
+        )
         ids.append(ent.id)
     async with database.sessionmaker() as session:
         from app.services import progress
@@ -88,9 +96,14 @@ async def test_sync_reader_misses_nothing(live_client, live_factory, database):
         assert copy[eid] == record, f"reader's copy of {eid} is stale"
     # And the truth itself is the database's: each enterprise's latest water result.
     async with database.sessionmaker() as session:
-        rows = (await session.exec(sa.text(
-            "SELECT DISTINCT ON (enterprise_id) enterprise_id::text, value FROM results "
-            "ORDER BY enterprise_id, period_end DESC"))).all()
+        rows = (
+            await session.exec(
+                sa.text(
+                    "SELECT DISTINCT ON (enterprise_id) enterprise_id::text, value FROM results "
+                    "ORDER BY enterprise_id, period_end DESC"
+                )
+            )
+        ).all()
     assert len(rows) == ENTERPRISES
     for eid, value in rows:
         water = next(m for m in copy[eid]["metrics"] if m["metric"] == "water")

@@ -47,14 +47,22 @@ async def test_seeded_catalogue_holds_the_contract_codes(client, factory, role):
     metrics = {m["code"]: m for m in await all_items(client, factory.auth(user), "/v1/metrics")}
     for code, (unit, kind, direction) in CONTRACT.items():
         assert code in metrics, code
-        assert (metrics[code]["unit"], metrics[code]["kind"], metrics[code]["direction"]) == (unit, kind, direction), code
+        assert (metrics[code]["unit"], metrics[code]["kind"], metrics[code]["direction"]) == (unit, kind, direction), (
+            code
+        )
 
 
 async def test_metric_filters_and_get(client, factory):
     sme = await factory.user("sme")
     headers = factory.auth(sme)
     levels = await all_items(client, headers, "/v1/metrics", kind="level")
-    assert {m["code"] for m in levels} >= {"yield_rate", "defect_rate", "material_waste_rate", "clients_served", "worker_turnover"}
+    assert {m["code"] for m in levels} >= {
+        "yield_rate",
+        "defect_rate",
+        "material_waste_rate",
+        "clients_served",
+        "worker_turnover",
+    }
     assert all(m["kind"] == "level" for m in levels)
     increase = await all_items(client, headers, "/v1/metrics", direction="increase")
     assert {m["code"] for m in increase} >= {"production_output", "yield_rate", "clients_served"}
@@ -134,7 +142,9 @@ async def test_seeded_factors_and_filters(client, factory):
     power = await all_items(client, headers, "/v1/emission-factors", metric="electricity")
     assert {f["country"] for f in power} >= {None, "IN"}
     [india] = await all_items(client, headers, "/v1/emission-factors", metric="electricity", country="in")
-    assert india["country"] == "IN" and india["kg_co2e_per_unit"] > 0 and india["source"] and 1990 <= india["year"] <= 2100
+    assert (
+        india["country"] == "IN" and india["kg_co2e_per_unit"] > 0 and india["source"] and 1990 <= india["year"] <= 2100
+    )
     by_year = await all_items(client, headers, "/v1/emission-factors", year=2006)
     assert by_year and all(f["year"] == 2006 for f in by_year)
     r = await client.get(f"/v1/emission-factors/{india['id']}", headers=headers)

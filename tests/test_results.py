@@ -38,7 +38,8 @@ async def test_expert_records_expert_result_and_sme_cannot_claim_expert_source(c
     assert r.status_code == 201, r.text
     assert r.json()["source"] == "expert"
     r = await client.post(
-        "/v1/results", json=body(s, period_start="2024-01-01", period_end="2024-12-31", source="expert"),
+        "/v1/results",
+        json=body(s, period_start="2024-01-01", period_end="2024-12-31", source="expert"),
         headers=factory.auth(s.sme),
     )
     assert r.status_code == 422, r.text
@@ -64,13 +65,16 @@ async def test_second_baseline_is_409(client, factory):
     r = await client.post("/v1/results", json=body(s, is_baseline=True), headers=factory.auth(s.sme))
     assert r.status_code == 201
     r = await client.post(
-        "/v1/results", json=body(s, period_start="2024-01-01", period_end="2024-12-31", is_baseline=True),
+        "/v1/results",
+        json=body(s, period_start="2024-01-01", period_end="2024-12-31", is_baseline=True),
         headers=factory.auth(s.sme),
     )
     assert r.status_code == 409, r.text
     assert "baseline" in r.json()["detail"]
     # another metric may have its own baseline
-    r = await client.post("/v1/results", json=body(s, metric="electricity", is_baseline=True), headers=factory.auth(s.sme))
+    r = await client.post(
+        "/v1/results", json=body(s, metric="electricity", is_baseline=True), headers=factory.auth(s.sme)
+    )
     assert r.status_code == 201, r.text
 
 
@@ -100,7 +104,8 @@ async def test_percentage_bounds_are_inclusive(client, factory):
     s = await fr.site(factory)
     for value, start in ((0, "2024-01-01"), (100, "2025-01-01")):
         r = await client.post(
-            "/v1/results", json=body(s, metric="yield_rate", value=value, period_start=start, period_end=start, unit="%"),
+            "/v1/results",
+            json=body(s, metric="yield_rate", value=value, period_start=start, period_end=start, unit="%"),
             headers=factory.auth(s.sme),
         )
         assert r.status_code == 201, r.text
@@ -137,8 +142,11 @@ async def test_sme_of_another_enterprise_gets_404(client, factory):
     s = await fr.site(factory)
     other = await fr.site(factory)
     res = await fr.result(factory, s.enterprise)
-    for method, url in (("GET", f"/v1/results/{res.id}"), ("PATCH", f"/v1/results/{res.id}"),
-                        ("POST", f"/v1/results/{res.id}/verify")):
+    for method, url in (
+        ("GET", f"/v1/results/{res.id}"),
+        ("PATCH", f"/v1/results/{res.id}"),
+        ("POST", f"/v1/results/{res.id}/verify"),
+    ):
         kw = {"json": {"value": 1.0}} if method == "PATCH" else {}
         r = await client.request(method, url, headers=factory.auth(other.sme), **kw)
         assert r.status_code == 404, (method, r.text)
@@ -248,7 +256,8 @@ async def test_patch_into_an_existing_period_or_second_baseline_is_409(client, f
     await fr.result(factory, s.enterprise, is_baseline=True)
     other = await fr.result(factory, s.enterprise, period_start=date(2026, 1, 1), period_end=date(2026, 1, 31))
     r = await client.patch(
-        f"/v1/results/{other.id}", json={"period_start": "2025-01-01", "period_end": "2025-12-31"},
+        f"/v1/results/{other.id}",
+        json={"period_start": "2025-01-01", "period_end": "2025-12-31"},
         headers=factory.auth(s.sme),
     )
     assert r.status_code == 409, r.text
@@ -262,9 +271,13 @@ async def test_patch_honours_if_match(client, factory):
     s = await fr.site(factory)
     res = await fr.result(factory, s.enterprise)
     etag = (await client.get(f"/v1/results/{res.id}", headers=factory.auth(s.sme))).headers["etag"]
-    r = await client.patch(f"/v1/results/{res.id}", json={"value": 1.0}, headers={**factory.auth(s.sme), "If-Match": etag})
+    r = await client.patch(
+        f"/v1/results/{res.id}", json={"value": 1.0}, headers={**factory.auth(s.sme), "If-Match": etag}
+    )
     assert r.status_code == 200
-    r = await client.patch(f"/v1/results/{res.id}", json={"value": 2.0}, headers={**factory.auth(s.sme), "If-Match": etag})
+    r = await client.patch(
+        f"/v1/results/{res.id}", json={"value": 2.0}, headers={**factory.auth(s.sme), "If-Match": etag}
+    )
     assert r.status_code == 412
 
 
@@ -278,7 +291,9 @@ async def test_expert_deletes_result(client, factory, session):
 
 async def test_list_filters(client, factory):
     s = await fr.site(factory)
-    base = await fr.result(factory, s.enterprise, is_baseline=True, period_start=date(2023, 1, 1), period_end=date(2023, 12, 31))
+    base = await fr.result(
+        factory, s.enterprise, is_baseline=True, period_start=date(2023, 1, 1), period_end=date(2023, 12, 31)
+    )
     mid = await fr.result(factory, s.enterprise, period_start=date(2024, 1, 1), period_end=date(2024, 12, 31))
     power = await fr.result(factory, s.enterprise, metric="electricity", value=5.0)
     await client.post(f"/v1/results/{mid.id}/verify", headers=factory.auth(s.expert))
@@ -312,7 +327,11 @@ async def test_buyer_sees_results_only_with_an_active_link(client, factory):
     res = await fr.result(factory, s.enterprise)
     buyer = await factory.user("buyer")
     assert (await client.get(f"/v1/results/{res.id}", headers=factory.auth(buyer))).status_code == 404
-    await factory.save(SupplierLink(enterprise_id=s.enterprise.id, buyer_id=buyer.organisation_id, status=LinkStatus.active))
+    await factory.save(
+        SupplierLink(enterprise_id=s.enterprise.id, buyer_id=buyer.organisation_id, status=LinkStatus.active)
+    )
     r = await client.get(f"/v1/results/{res.id}", headers=factory.auth(buyer))
     assert r.status_code == 200 and r.json()["unit"] == "m3"
-    assert (await client.patch(f"/v1/results/{res.id}", json={"value": 1.0}, headers=factory.auth(buyer))).status_code == 403
+    assert (
+        await client.patch(f"/v1/results/{res.id}", json={"value": 1.0}, headers=factory.auth(buyer))
+    ).status_code == 403

@@ -282,3 +282,14 @@ async def test_no_patch_or_delete(client, factory, world):
     admin = factory.auth(world["admin"])
     assert (await client.patch(f"/v1/supplier-links/{link.id}", json={}, headers=admin)).status_code == 405
     assert (await client.delete(f"/v1/supplier-links/{link.id}", headers=admin)).status_code == 405
+
+
+async def test_retried_accept_with_idempotency_key_replays_the_first_answer(client, factory, world):
+    link = await make_link(factory, world["ent"], world["buyer_org"], LinkStatus.pending)
+    headers = {**factory.auth(world["sme"]), "Idempotency-Key": "accept-1"}
+    first = await client.post(f"/v1/supplier-links/{link.id}/accept", headers=headers)
+    again = await client.post(f"/v1/supplier-links/{link.id}/accept", headers=headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json() == again.json()
+    fresh = await client.post(f"/v1/supplier-links/{link.id}/accept", headers=factory.auth(world["sme"]))
+    assert fresh.status_code == 409, "without the key, a second accept is a state conflict"

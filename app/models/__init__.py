@@ -5,8 +5,8 @@ from app.models import (  # noqa: F401
     audit,
     auth,
     enterprises,
-    idempotency,
     ideas,
+    idempotency,
     organisations,
     progress,
     reference,
@@ -16,6 +16,6 @@ from app.models import (  # noqa: F401
     users,
     visits,
 )
-from app.models.base import SQLModel
+from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata

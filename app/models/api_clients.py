@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import ConfigDict, Field as PydanticField
+from pydantic import ConfigDict
+from pydantic import Field as PydanticField
 from sqlmodel import Field
 
 from app.models.base import InputModel, PublicBase, TableBase, enum_column
@@ -28,7 +29,9 @@ class ApiClientCreate(InputModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Sourcing system (production)"}]})
 
     name: Name
-    organisation_id: UUID | None = PydanticField(default=None, description="Admins only; others create for their own organisation.")
+    organisation_id: UUID | None = PydanticField(
+        default=None, description="Admins only; others create for their own organisation."
+    )
 
 
 class ApiClientUpdate(InputModel):

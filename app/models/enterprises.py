@@ -64,7 +64,9 @@ class EnterpriseCreate(EnterpriseBase, InputModel):
         }
     )
 
-    partner_id: UUID | None = PydanticField(default=None, description="Admins choose; a partner's enterprises are its own.")
+    partner_id: UUID | None = PydanticField(
+        default=None, description="Admins choose; a partner's enterprises are its own."
+    )
 
 
 class EnterpriseUpdate(InputModel):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from uuid import UUID
-
 from typing import Annotated
+from uuid import UUID
 
 import sqlalchemy as sa
 from pydantic import ConfigDict, StringConstraints, computed_field, model_validator

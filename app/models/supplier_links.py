@@ -1,4 +1,4 @@
-"""Buyer–enterprise links: the SME's consent to share its progress with a lead buyer."""
+"""Buyer-enterprise links: the SME's consent to share its progress with a lead buyer."""
 
 from __future__ import annotations
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, ConfigDict, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
@@ -34,6 +34,7 @@ class VisitIdea(SQLModel, table=True):
 
 # --- API schemas ------------------------------------------------------------------------------
 
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
 Findings = Annotated[str, StringConstraints(max_length=20_000)]
 IdeaIds = Annotated[
     list[UUID],
@@ -57,7 +58,7 @@ class VisitCreate(InputModel):
     )
 
     enterprise_id: UUID
-    scheduled_at: AwareDatetime
+    scheduled_at: UtcDatetime
     kind: VisitKind
     expert_id: UUID | None = PydanticField(
         default=None,
@@ -70,7 +71,7 @@ class VisitCreate(InputModel):
 
 
 class VisitUpdate(InputModel):
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: UtcDatetime | None = None
     kind: VisitKind | None = None
     expert_id: UUID | None = None
     status: VisitStatus | None = None

@@ -11,8 +11,8 @@ from app.http import IfMatch, object_response, write_response
 from app.models.api_clients import ApiClientCreate, ApiClientCreated, ApiClientPublic, ApiClientUpdate
 from app.pagination import Page, PageDep
 from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
-from app.services import crud
 from app.services import api_clients as service
+from app.services import crud
 
 router = make_router("api-clients", "/v1/api-clients")
 
@@ -35,7 +35,12 @@ async def list_api_clients(
 
 
 @router.post(
-    "", name="create", summary="Create an API client", status_code=201, response_model=ApiClientCreated, responses=WRITE_ERRORS
+    "",
+    name="create",
+    summary="Create an API client",
+    status_code=201,
+    response_model=ApiClientCreated,
+    responses=WRITE_ERRORS,
 )
 async def create_api_client(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: ApiClientCreate
@@ -46,26 +51,39 @@ async def create_api_client(
     return await write_response(session, idem, created, status_code=201, location=f"/v1/api-clients/{created.id}")
 
 
-@router.get("/{api_client_id}", name="get", summary="Get an API client", response_model=ApiClientPublic, responses=READ_ERRORS)
-async def get_api_client(request: Request, session: SessionDep, principal: CurrentPrincipal, api_client_id: UUID) -> Response:
+@router.get(
+    "/{api_client_id}", name="get", summary="Get an API client", response_model=ApiClientPublic, responses=READ_ERRORS
+)
+async def get_api_client(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, api_client_id: UUID
+) -> Response:
     client = await service.get_api_client(session, principal, api_client_id)
     return object_response(request, ApiClientPublic.model_validate(client), crud.etag(client))
 
 
 @router.patch(
-    "/{api_client_id}", name="update", summary="Rename or deactivate an API client",
-    response_model=ApiClientPublic, responses=WRITE_ERRORS,
+    "/{api_client_id}",
+    name="update",
+    summary="Rename or deactivate an API client",
+    response_model=ApiClientPublic,
+    responses=WRITE_ERRORS,
 )
 async def update_api_client(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, api_client_id: UUID,
-    body: ApiClientUpdate, if_match: IfMatch = None,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    api_client_id: UUID,
+    body: ApiClientUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """`is_active: false` invalidates the client's tokens at once."""
     client = await service.update_api_client(session, principal, api_client_id, body, if_match)
     return object_response(request, ApiClientPublic.model_validate(client), crud.etag(client))
 
 
-@router.delete("/{api_client_id}", name="delete", summary="Delete an API client", status_code=204, responses=WRITE_ERRORS)
+@router.delete(
+    "/{api_client_id}", name="delete", summary="Delete an API client", status_code=204, responses=WRITE_ERRORS
+)
 async def delete_api_client(session: SessionDep, principal: CurrentPrincipal, api_client_id: UUID) -> Response:
     await service.delete_api_client(session, principal, api_client_id)
     return Response(status_code=204)

@@ -27,7 +27,9 @@ async def list_events(
     principal: CurrentPrincipal,
     page: PageDep,
     actor: Annotated[str | None, Query(max_length=80, description="`user:<id>` or `client:<id>`.")] = None,
-    action: Annotated[str | None, Query(max_length=40, description="e.g. `create`, `update`, `delete`, `verify`.")] = None,
+    action: Annotated[
+        str | None, Query(max_length=40, description="e.g. `create`, `update`, `delete`, `verify`.")
+    ] = None,
     object_type: Annotated[str | None, Query(max_length=40, description="e.g. `enterprise`, `result`.")] = None,
     object_id: UUID | None = None,
     since: Annotated[AwareDatetime | None, Query(alias="from", description="Events at or after this instant.")] = None,
@@ -35,7 +37,14 @@ async def list_events(
 ) -> AuditEventPage:
     """Admins only, oldest first. Events are written in the same transaction as the change."""
     rows, cursor = await service.list_events(
-        session, principal, page, actor=actor, action=action, object_type=object_type, object_id=object_id,
-        since=since, until=until,
+        session,
+        principal,
+        page,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        since=since,
+        until=until,
     )
     return page_of(AuditEventPage, AuditEventPublic, rows, cursor)

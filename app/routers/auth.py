@@ -123,8 +123,13 @@ async def token(
     return JSONResponse(result.model_dump(exclude_none=True), headers=NO_STORE)
 
 
-@router.post("/revoke", name="revoke", summary="Revoke a refresh token (log out)", response_model=RevokeResult,
-             responses=problem_responses(413, 415, 422, 429))
+@router.post(
+    "/revoke",
+    name="revoke",
+    summary="Revoke a refresh token (log out)",
+    response_model=RevokeResult,
+    responses=problem_responses(413, 415, 422, 429),
+)
 async def revoke(session: SessionDep, settings: SettingsDep, form: Annotated[RevokeRequest, Form()]) -> RevokeResult:
     """Ends the login the refresh token belongs to: it and every token rotated from it stop
     working. Answers 200 whether or not the token was known (RFC 7009)."""

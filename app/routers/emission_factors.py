@@ -30,7 +30,9 @@ async def list_factors(
     page: PageDep,
     updated_since: UpdatedSince = None,
     metric: str | None = None,
-    country: Annotated[CountryCode | None, Query(description="Factors of this country (global defaults have none).")] = None,
+    country: Annotated[
+        CountryCode | None, Query(description="Factors of this country (global defaults have none).")
+    ] = None,
     year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
 ) -> EmissionFactorPage:
     """Readable by every caller. A factor without `country` is the global default, used where a
@@ -42,8 +44,12 @@ async def list_factors(
 
 
 @router.post(
-    "", name="create", summary="Add an emission factor", status_code=201,
-    response_model=EmissionFactorPublic, responses=WRITE_ERRORS,
+    "",
+    name="create",
+    summary="Add an emission factor",
+    status_code=201,
+    response_model=EmissionFactorPublic,
+    responses=WRITE_ERRORS,
 )
 async def create_factor(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: EmissionFactorCreate
@@ -52,13 +58,21 @@ async def create_factor(
     year (409)."""
     factor = await service.create_factor(session, principal, body)
     return await write_response(
-        session, idem, EmissionFactorPublic.model_validate(factor), status_code=201,
-        location=f"/v1/emission-factors/{factor.id}", etag=crud.etag(factor),
+        session,
+        idem,
+        EmissionFactorPublic.model_validate(factor),
+        status_code=201,
+        location=f"/v1/emission-factors/{factor.id}",
+        etag=crud.etag(factor),
     )
 
 
 @router.get(
-    "/{factor_id}", name="get", summary="Get an emission factor", response_model=EmissionFactorPublic, responses=READ_ERRORS
+    "/{factor_id}",
+    name="get",
+    summary="Get an emission factor",
+    response_model=EmissionFactorPublic,
+    responses=READ_ERRORS,
 )
 async def get_factor(request: Request, session: SessionDep, principal: CurrentPrincipal, factor_id: UUID) -> Response:
     factor = await service.get_factor(session, principal, factor_id)
@@ -66,19 +80,28 @@ async def get_factor(request: Request, session: SessionDep, principal: CurrentPr
 
 
 @router.patch(
-    "/{factor_id}", name="update", summary="Update an emission factor",
-    response_model=EmissionFactorPublic, responses=WRITE_ERRORS,
+    "/{factor_id}",
+    name="update",
+    summary="Update an emission factor",
+    response_model=EmissionFactorPublic,
+    responses=WRITE_ERRORS,
 )
 async def update_factor(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, factor_id: UUID,
-    body: EmissionFactorUpdate, if_match: IfMatch = None,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    factor_id: UUID,
+    body: EmissionFactorUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """Admins only. The metric of a factor cannot change."""
     factor = await service.update_factor(session, principal, factor_id, body, if_match)
     return object_response(request, EmissionFactorPublic.model_validate(factor), crud.etag(factor))
 
 
-@router.delete("/{factor_id}", name="delete", summary="Delete an emission factor", status_code=204, responses=WRITE_ERRORS)
+@router.delete(
+    "/{factor_id}", name="delete", summary="Delete an emission factor", status_code=204, responses=WRITE_ERRORS
+)
 async def delete_factor(session: SessionDep, principal: CurrentPrincipal, factor_id: UUID) -> Response:
     """Admins only."""
     await service.delete_factor(session, principal, factor_id)

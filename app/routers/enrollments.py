@@ -22,8 +22,11 @@ class EnrollmentPage(Page[EnrollmentPublic]):
 
 
 @router.get(
-    "/v1/trainings/{training_id}/enrollments", name="list", summary="List a training's enrollments",
-    response_model=EnrollmentPage, responses={**LIST_ERRORS, **READ_ERRORS},
+    "/v1/trainings/{training_id}/enrollments",
+    name="list",
+    summary="List a training's enrollments",
+    response_model=EnrollmentPage,
+    responses={**LIST_ERRORS, **READ_ERRORS},
 )
 async def list_enrollments(
     session: SessionDep,
@@ -42,8 +45,12 @@ async def list_enrollments(
 
 
 @router.post(
-    "/v1/trainings/{training_id}/enrollments", name="create", summary="Enrol an enterprise in a training",
-    status_code=201, response_model=EnrollmentPublic, responses=WRITE_ERRORS,
+    "/v1/trainings/{training_id}/enrollments",
+    name="create",
+    summary="Enrol an enterprise in a training",
+    status_code=201,
+    response_model=EnrollmentPublic,
+    responses=WRITE_ERRORS,
 )
 async def create_enrollment(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, training_id: UUID, body: EnrollmentCreate
@@ -53,27 +60,43 @@ async def create_enrollment(
     `prerequisite-not-met`). `completed_at` cannot be before the training's start date."""
     enrollment = await service.create_enrollment(session, principal, training_id, body)
     return await write_response(
-        session, idem, EnrollmentPublic.model_validate(enrollment), status_code=201,
-        location=f"/v1/enrollments/{enrollment.id}", etag=crud.etag(enrollment),
+        session,
+        idem,
+        EnrollmentPublic.model_validate(enrollment),
+        status_code=201,
+        location=f"/v1/enrollments/{enrollment.id}",
+        etag=crud.etag(enrollment),
     )
 
 
 @router.get(
-    "/v1/enrollments/{enrollment_id}", name="get", summary="Get an enrollment",
-    response_model=EnrollmentPublic, responses=READ_ERRORS,
+    "/v1/enrollments/{enrollment_id}",
+    name="get",
+    summary="Get an enrollment",
+    response_model=EnrollmentPublic,
+    responses=READ_ERRORS,
 )
-async def get_enrollment(request: Request, session: SessionDep, principal: CurrentPrincipal, enrollment_id: UUID) -> Response:
+async def get_enrollment(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, enrollment_id: UUID
+) -> Response:
     enrollment = await service.get_enrollment(session, principal, enrollment_id)
     return object_response(request, EnrollmentPublic.model_validate(enrollment), crud.etag(enrollment))
 
 
 @router.patch(
-    "/v1/enrollments/{enrollment_id}", name="update", summary="Record participants, attendance or completion",
-    response_model=EnrollmentPublic, responses=WRITE_ERRORS,
+    "/v1/enrollments/{enrollment_id}",
+    name="update",
+    summary="Record participants, attendance or completion",
+    response_model=EnrollmentPublic,
+    responses=WRITE_ERRORS,
 )
 async def update_enrollment(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, enrollment_id: UUID,
-    body: EnrollmentUpdate, if_match: IfMatch = None,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    enrollment_id: UUID,
+    body: EnrollmentUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """`participants`, when given, replaces the list."""
     enrollment = await service.update_enrollment(session, principal, enrollment_id, body, if_match)
@@ -81,7 +104,10 @@ async def update_enrollment(
 
 
 @router.delete(
-    "/v1/enrollments/{enrollment_id}", name="delete", summary="Remove an enrollment", status_code=204,
+    "/v1/enrollments/{enrollment_id}",
+    name="delete",
+    summary="Remove an enrollment",
+    status_code=204,
     responses=WRITE_ERRORS,
 )
 async def delete_enrollment(session: SessionDep, principal: CurrentPrincipal, enrollment_id: UUID) -> Response:

@@ -49,8 +49,12 @@ async def list_enterprises(
 
 
 @router.post(
-    "", name="create", summary="Enrol an enterprise on the programme", status_code=201,
-    response_model=EnterprisePublic, responses=WRITE_ERRORS,
+    "",
+    name="create",
+    summary="Enrol an enterprise on the programme",
+    status_code=201,
+    response_model=EnterprisePublic,
+    responses=WRITE_ERRORS,
 )
 async def create_enterprise(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: EnterpriseCreate
@@ -58,31 +62,48 @@ async def create_enterprise(
     """Partners create enterprises of their own organisation; admins name the `partner_id`."""
     enterprise = await service.create_enterprise(session, principal, body)
     return await write_response(
-        session, idem, EnterprisePublic.model_validate(enterprise), status_code=201,
-        location=f"/v1/enterprises/{enterprise.id}", etag=crud.etag(enterprise),
+        session,
+        idem,
+        EnterprisePublic.model_validate(enterprise),
+        status_code=201,
+        location=f"/v1/enterprises/{enterprise.id}",
+        etag=crud.etag(enterprise),
     )
 
 
-@router.get("/{enterprise_id}", name="get", summary="Get an enterprise", response_model=EnterprisePublic, responses=READ_ERRORS)
-async def get_enterprise(request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> Response:
+@router.get(
+    "/{enterprise_id}", name="get", summary="Get an enterprise", response_model=EnterprisePublic, responses=READ_ERRORS
+)
+async def get_enterprise(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID
+) -> Response:
     enterprise = await service.get_enterprise(session, principal, enterprise_id)
     return object_response(request, EnterprisePublic.model_validate(enterprise), crud.etag(enterprise))
 
 
 @router.patch(
-    "/{enterprise_id}", name="update", summary="Update an enterprise's profile",
-    response_model=EnterprisePublic, responses=WRITE_ERRORS,
+    "/{enterprise_id}",
+    name="update",
+    summary="Update an enterprise's profile",
+    response_model=EnterprisePublic,
+    responses=WRITE_ERRORS,
 )
 async def update_enterprise(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID,
-    body: EnterpriseUpdate, if_match: IfMatch = None,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    enterprise_id: UUID,
+    body: EnterpriseUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """Partners, admins and the enterprise's own users. `partner_id` cannot be changed here."""
     enterprise = await service.update_enterprise(session, principal, enterprise_id, body, if_match)
     return object_response(request, EnterprisePublic.model_validate(enterprise), crud.etag(enterprise))
 
 
-@router.delete("/{enterprise_id}", name="delete", summary="Delete an enterprise", status_code=204, responses=WRITE_ERRORS)
+@router.delete(
+    "/{enterprise_id}", name="delete", summary="Delete an enterprise", status_code=204, responses=WRITE_ERRORS
+)
 async def delete_enterprise(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> Response:
     """Refused with 409 while the enterprise has ideas, results, enrollments, links or users."""
     await service.delete_enterprise(session, principal, enterprise_id)
@@ -90,8 +111,11 @@ async def delete_enterprise(session: SessionDep, principal: CurrentPrincipal, en
 
 
 @router.get(
-    "/{enterprise_id}/experts", name="list-experts", summary="List the experts assigned to an enterprise",
-    response_model=ExpertAssignmentList, responses=READ_ERRORS,
+    "/{enterprise_id}/experts",
+    name="list-experts",
+    summary="List the experts assigned to an enterprise",
+    response_model=ExpertAssignmentList,
+    responses=READ_ERRORS,
 )
 async def list_experts(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> ExpertAssignmentList:
     rows = await service.list_experts(session, principal, enterprise_id)
@@ -99,11 +123,16 @@ async def list_experts(session: SessionDep, principal: CurrentPrincipal, enterpr
 
 
 @router.put(
-    "/{enterprise_id}/experts/{user_id}", name="assign-expert", summary="Assign an expert to an enterprise",
-    response_model=ExpertAssignment, status_code=200,
+    "/{enterprise_id}/experts/{user_id}",
+    name="assign-expert",
+    summary="Assign an expert to an enterprise",
+    response_model=ExpertAssignment,
+    status_code=200,
     responses={201: {"model": ExpertAssignment, "description": "Newly assigned."}, **WRITE_ERRORS},
 )
-async def assign_expert(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID, user_id: UUID) -> Response:
+async def assign_expert(
+    session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID, user_id: UUID
+) -> Response:
     """The expert must be certified (`certified_until` not passed) and affiliated with the
     enterprise's partner. Answers 201 when newly assigned, 200 when already assigned."""
     assignment, created = await service.assign_expert(session, principal, enterprise_id, user_id)
@@ -112,10 +141,15 @@ async def assign_expert(session: SessionDep, principal: CurrentPrincipal, enterp
 
 
 @router.delete(
-    "/{enterprise_id}/experts/{user_id}", name="unassign-expert", summary="Unassign an expert",
-    status_code=204, responses=problem_responses(401, 403, 404, 422, 429),
+    "/{enterprise_id}/experts/{user_id}",
+    name="unassign-expert",
+    summary="Unassign an expert",
+    status_code=204,
+    responses=problem_responses(401, 403, 404, 422, 429),
 )
-async def unassign_expert(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID, user_id: UUID) -> Response:
+async def unassign_expert(
+    session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID, user_id: UUID
+) -> Response:
     """The expert loses access to the enterprise at once."""
     await service.unassign_expert(session, principal, enterprise_id, user_id)
     return Response(status_code=204)

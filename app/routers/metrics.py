@@ -35,19 +35,33 @@ async def list_metrics(
 ) -> MetricPage:
     """The catalogue every caller reads. Codes are stable: store them, not the ids."""
     rows, cursor = await service.list_metrics(
-        session, principal, page, code=code, kind=kind, category=category, direction=direction,
+        session,
+        principal,
+        page,
+        code=code,
+        kind=kind,
+        category=category,
+        direction=direction,
         updated_since=updated_since,
     )
     return page_of(MetricPage, MetricPublic, rows, cursor)
 
 
-@router.post("", name="create", summary="Add a metric", status_code=201, response_model=MetricPublic, responses=WRITE_ERRORS)
-async def create_metric(session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: MetricCreate) -> Response:
+@router.post(
+    "", name="create", summary="Add a metric", status_code=201, response_model=MetricPublic, responses=WRITE_ERRORS
+)
+async def create_metric(
+    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: MetricCreate
+) -> Response:
     """Admins only. `code` is lowercase snake_case, unique (409 otherwise) and cannot change later."""
     metric = await service.create_metric(session, principal, body)
     return await write_response(
-        session, idem, MetricPublic.model_validate(metric), status_code=201,
-        location=f"/v1/metrics/{metric.id}", etag=crud.etag(metric),
+        session,
+        idem,
+        MetricPublic.model_validate(metric),
+        status_code=201,
+        location=f"/v1/metrics/{metric.id}",
+        etag=crud.etag(metric),
     )
 
 
@@ -57,10 +71,16 @@ async def get_metric(request: Request, session: SessionDep, principal: CurrentPr
     return object_response(request, MetricPublic.model_validate(metric), crud.etag(metric))
 
 
-@router.patch("/{metric_id}", name="update", summary="Update a metric", response_model=MetricPublic, responses=WRITE_ERRORS)
+@router.patch(
+    "/{metric_id}", name="update", summary="Update a metric", response_model=MetricPublic, responses=WRITE_ERRORS
+)
 async def update_metric(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, metric_id: UUID,
-    body: MetricUpdate, if_match: IfMatch = None,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    metric_id: UUID,
+    body: MetricUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """Admins only. `unit` and `kind` are fixed (409) once results are recorded in the metric;
     a metric with emission factors stays a `flow` metric."""

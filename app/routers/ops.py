@@ -44,7 +44,9 @@ async def readyz(request: Request) -> Health:
     name="metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format."}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format."}
+    },
 )
 async def metrics(request: Request) -> Response:
     """Request counts by method, route and status, and latency histograms by route."""

@@ -38,8 +38,12 @@ async def list_organisations(
 
 
 @router.post(
-    "", name="create", summary="Create an organisation", status_code=201,
-    response_model=OrganisationPublic, responses=WRITE_ERRORS,
+    "",
+    name="create",
+    summary="Create an organisation",
+    status_code=201,
+    response_model=OrganisationPublic,
+    responses=WRITE_ERRORS,
 )
 async def create_organisation(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: OrganisationCreate
@@ -47,12 +51,22 @@ async def create_organisation(
     """Admins only. `kind` is `buyer` (a lead buyer) or `partner` (an implementing partner)."""
     org = await service.create_organisation(session, principal, body)
     return await write_response(
-        session, idem, OrganisationPublic.model_validate(org), status_code=201,
-        location=f"/v1/organisations/{org.id}", etag=crud.etag(org),
+        session,
+        idem,
+        OrganisationPublic.model_validate(org),
+        status_code=201,
+        location=f"/v1/organisations/{org.id}",
+        etag=crud.etag(org),
     )
 
 
-@router.get("/{organisation_id}", name="get", summary="Get an organisation", response_model=OrganisationPublic, responses=READ_ERRORS)
+@router.get(
+    "/{organisation_id}",
+    name="get",
+    summary="Get an organisation",
+    response_model=OrganisationPublic,
+    responses=READ_ERRORS,
+)
 async def get_organisation(
     request: Request, session: SessionDep, principal: CurrentPrincipal, organisation_id: UUID
 ) -> Response:
@@ -61,12 +75,19 @@ async def get_organisation(
 
 
 @router.patch(
-    "/{organisation_id}", name="update", summary="Update an organisation",
-    response_model=OrganisationPublic, responses=WRITE_ERRORS,
+    "/{organisation_id}",
+    name="update",
+    summary="Update an organisation",
+    response_model=OrganisationPublic,
+    responses=WRITE_ERRORS,
 )
 async def update_organisation(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, organisation_id: UUID,
-    body: OrganisationUpdate, if_match: IfMatch = None,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    organisation_id: UUID,
+    body: OrganisationUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     org = await service.update_organisation(session, principal, organisation_id, body, if_match)
     return object_response(request, OrganisationPublic.model_validate(org), crud.etag(org))

@@ -28,7 +28,9 @@ CSV = "text/csv"
     response_model=ProgressRecordPublic,
     responses=READ_ERRORS,
 )
-async def get_progress(request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> Response:
+async def get_progress(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID
+) -> Response:
     """Programme milestones, ideas by status, baseline vs latest per metric (flow metrics as
     annualised rates) and emissions in tCO2e per year with the factors used. Sends an ETag;
     `If-None-Match` answers 304."""
@@ -70,8 +72,13 @@ async def list_progress(
     return Response(service.page_bytes(items, cursor), media_type=JSON, headers=headers)
 
 
-@router.get("/v1/portfolio", name="portfolio", summary="Aggregates over your enterprises", response_model=Portfolio,
-            responses=READ_ERRORS)
+@router.get(
+    "/v1/portfolio",
+    name="portfolio",
+    summary="Aggregates over your enterprises",
+    response_model=Portfolio,
+    responses=READ_ERRORS,
+)
 async def portfolio(session: SessionDep, principal: CurrentPrincipal) -> Response:
     """How many enterprises, how many completed each module, ideas by status, per metric the
     enterprises measured and improved with total and median change, and the total tCO2e per

@@ -32,20 +32,36 @@ async def list_results(
     enterprise_id: UUID | None = None,
     metric: str | None = None,
     is_baseline: bool | None = None,
-    verified: Annotated[bool | None, Query(description="Only verified (`true`) or unverified (`false`) results.")] = None,
-    period_end_from: Annotated[date | None, Query(alias="from", description="`period_end` on or after this date.")] = None,
+    verified: Annotated[
+        bool | None, Query(description="Only verified (`true`) or unverified (`false`) results.")
+    ] = None,
+    period_end_from: Annotated[
+        date | None, Query(alias="from", description="`period_end` on or after this date.")
+    ] = None,
     period_end_to: Annotated[date | None, Query(alias="to", description="`period_end` on or before this date.")] = None,
 ) -> ResultPage:
     """The results of the enterprises the caller may see (buyers: those with an active supplier link)."""
     items, cursor = await service.list_results(
-        session, principal, page, enterprise_id=enterprise_id, metric=metric, is_baseline=is_baseline,
-        verified=verified, period_end_from=period_end_from, period_end_to=period_end_to, updated_since=updated_since,
+        session,
+        principal,
+        page,
+        enterprise_id=enterprise_id,
+        metric=metric,
+        is_baseline=is_baseline,
+        verified=verified,
+        period_end_from=period_end_from,
+        period_end_to=period_end_to,
+        updated_since=updated_since,
     )
     return ResultPage(items=items, next_cursor=cursor)
 
 
-@router.post("", name="create", summary="Record a result", status_code=201, response_model=ResultPublic, responses=WRITE_ERRORS)
-async def create_result(session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: ResultCreate) -> Response:
+@router.post(
+    "", name="create", summary="Record a result", status_code=201, response_model=ResultPublic, responses=WRITE_ERRORS
+)
+async def create_result(
+    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: ResultCreate
+) -> Response:
     """The metric must exist; `period_end >= period_start`; the value is finite, non-negative and
     within 0-100 for `%` metrics; `unit`, when given, must be the metric's (all 422). One baseline
     per enterprise and metric, and one result per enterprise, metric and period (409)."""
@@ -61,10 +77,16 @@ async def get_result(request: Request, session: SessionDep, principal: CurrentPr
     return object_response(request, result, crud.etag(result))
 
 
-@router.patch("/{result_id}", name="update", summary="Update a result", response_model=ResultPublic, responses=WRITE_ERRORS)
+@router.patch(
+    "/{result_id}", name="update", summary="Update a result", response_model=ResultPublic, responses=WRITE_ERRORS
+)
 async def update_result(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, result_id: UUID,
-    body: ResultUpdate, if_match: IfMatch = None,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    result_id: UUID,
+    body: ResultUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """The same rules as on creation apply to the changed result. An SME cannot change a verified
     result (403); when an expert, partner or admin changes its metric, period or value, the
@@ -80,8 +102,12 @@ async def delete_result(session: SessionDep, principal: CurrentPrincipal, result
     return Response(status_code=204)
 
 
-@router.post("/{result_id}/verify", name="verify", summary="Verify a result", response_model=ResultPublic, responses=WRITE_ERRORS)
-async def verify_result(session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, result_id: UUID) -> Response:
+@router.post(
+    "/{result_id}/verify", name="verify", summary="Verify a result", response_model=ResultPublic, responses=WRITE_ERRORS
+)
+async def verify_result(
+    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, result_id: UUID
+) -> Response:
     """An expert assigned to the enterprise, staff of its partner, or an admin confirms the result:
     sets `verified_at` and `verified_by`. API clients cannot verify (403); verifying twice is 409."""
     result = await service.verify_result(session, principal, result_id)

@@ -38,8 +38,12 @@ async def list_links(
 
 
 @router.post(
-    "", name="create", summary="Invite an enterprise, or share an enterprise with a buyer", status_code=201,
-    response_model=SupplierLinkPublic, responses=WRITE_ERRORS,
+    "",
+    name="create",
+    summary="Invite an enterprise, or share an enterprise with a buyer",
+    status_code=201,
+    response_model=SupplierLinkPublic,
+    responses=WRITE_ERRORS,
 )
 async def create_link(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: SupplierLinkCreate
@@ -50,22 +54,33 @@ async def create_link(
     so the link is `active` at once. One open link per enterprise and buyer (409)."""
     link = await service.create_link(session, principal, body)
     return await write_response(
-        session, idem, SupplierLinkPublic.model_validate(link), status_code=201,
-        location=f"/v1/supplier-links/{link.id}", etag=crud.etag(link),
+        session,
+        idem,
+        SupplierLinkPublic.model_validate(link),
+        status_code=201,
+        location=f"/v1/supplier-links/{link.id}",
+        etag=crud.etag(link),
     )
 
 
-@router.get("/{link_id}", name="get", summary="Get a supplier link", response_model=SupplierLinkPublic, responses=READ_ERRORS)
+@router.get(
+    "/{link_id}", name="get", summary="Get a supplier link", response_model=SupplierLinkPublic, responses=READ_ERRORS
+)
 async def get_link(request: Request, session: SessionDep, principal: CurrentPrincipal, link_id: UUID) -> Response:
     link = await service.get_link(session, principal, link_id)
     return object_response(request, SupplierLinkPublic.model_validate(link), crud.etag(link))
 
 
 @router.post(
-    "/{link_id}/accept", name="accept", summary="Accept a buyer's invite (SME consent)",
-    response_model=SupplierLinkPublic, responses=WRITE_ERRORS,
+    "/{link_id}/accept",
+    name="accept",
+    summary="Accept a buyer's invite (SME consent)",
+    response_model=SupplierLinkPublic,
+    responses=WRITE_ERRORS,
 )
-async def accept_link(session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, link_id: UUID) -> Response:
+async def accept_link(
+    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, link_id: UUID
+) -> Response:
     """Only the enterprise's own users (or an admin), and only on a `pending` link (else 409).
     The buyer sees the enterprise from now on."""
     link = await service.accept_link(session, principal, link_id)
@@ -73,10 +88,15 @@ async def accept_link(session: SessionDep, principal: CurrentPrincipal, idem: Id
 
 
 @router.post(
-    "/{link_id}/revoke", name="revoke", summary="Revoke a supplier link",
-    response_model=SupplierLinkPublic, responses=WRITE_ERRORS,
+    "/{link_id}/revoke",
+    name="revoke",
+    summary="Revoke a supplier link",
+    response_model=SupplierLinkPublic,
+    responses=WRITE_ERRORS,
 )
-async def revoke_link(session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, link_id: UUID) -> Response:
+async def revoke_link(
+    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, link_id: UUID
+) -> Response:
     """Either side may end the link: the buyer, the enterprise's users, its partner or an admin.
     The buyer's access ends at once. Revocation is final (revoking again is 409); a new invite
     starts a new link."""

@@ -33,8 +33,12 @@ async def list_trainings(
     module: Module | None = None,
     status: TrainingStatus | None = None,
     partner_id: UUID | None = None,
-    start_from: Annotated[date | None, Query(alias="from", description="Only trainings starting on or after this date.")] = None,
-    start_to: Annotated[date | None, Query(alias="to", description="Only trainings starting on or before this date.")] = None,
+    start_from: Annotated[
+        date | None, Query(alias="from", description="Only trainings starting on or after this date.")
+    ] = None,
+    start_to: Annotated[
+        date | None, Query(alias="to", description="Only trainings starting on or before this date.")
+    ] = None,
 ) -> TrainingPage:
     """A partner's and its experts' trainings are their organisation's; an SME user sees the
     trainings its enterprise is enrolled in; admins see all."""
@@ -58,8 +62,12 @@ async def create_training(
     )
 
 
-@router.get("/{training_id}", name="get", summary="Get a training", response_model=TrainingPublic, responses=READ_ERRORS)
-async def get_training(request: Request, session: SessionDep, principal: CurrentPrincipal, training_id: UUID) -> Response:
+@router.get(
+    "/{training_id}", name="get", summary="Get a training", response_model=TrainingPublic, responses=READ_ERRORS
+)
+async def get_training(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, training_id: UUID
+) -> Response:
     training = await service.get_training(session, principal, training_id)
     return object_response(request, training, crud.etag(training))
 
@@ -68,8 +76,12 @@ async def get_training(request: Request, session: SessionDep, principal: Current
     "/{training_id}", name="update", summary="Update a training", response_model=TrainingPublic, responses=WRITE_ERRORS
 )
 async def update_training(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, training_id: UUID,
-    body: TrainingUpdate, if_match: IfMatch = None,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    training_id: UUID,
+    body: TrainingUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """`trainer_ids`, when given, replaces the list of trainers. `partner_id` cannot be changed."""
     training = await service.update_training(session, principal, training_id, body, if_match)

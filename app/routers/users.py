@@ -34,18 +34,29 @@ async def list_users(
 ) -> UserPage:
     """Admins see everyone; partners their organisation's staff and experts and the SME users
     of their enterprises; everybody else sees only themselves."""
-    rows, cursor = await service.list_users(session, principal, page, role, organisation_id, enterprise_id, updated_since)
+    rows, cursor = await service.list_users(
+        session, principal, page, role, organisation_id, enterprise_id, updated_since
+    )
     return page_of(UserPage, UserPublic, rows, cursor)
 
 
-@router.post("", name="create", summary="Create a user", status_code=201, response_model=UserPublic, responses=WRITE_ERRORS)
-async def create_user(session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: UserCreate) -> Response:
+@router.post(
+    "", name="create", summary="Create a user", status_code=201, response_model=UserPublic, responses=WRITE_ERRORS
+)
+async def create_user(
+    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: UserCreate
+) -> Response:
     """Admins create anyone. Partners create experts of their own organisation and SME users of
     their enterprises. `partner` and `expert` users need a partner `organisation_id`, `buyer`
     users a buyer one, `sme` users an `enterprise_id`."""
     user = await service.create_user(session, principal, body)
     return await write_response(
-        session, idem, UserPublic.model_validate(user), status_code=201, location=f"/v1/users/{user.id}", etag=crud.etag(user)
+        session,
+        idem,
+        UserPublic.model_validate(user),
+        status_code=201,
+        location=f"/v1/users/{user.id}",
+        etag=crud.etag(user),
     )
 
 
@@ -57,7 +68,12 @@ async def get_user(request: Request, session: SessionDep, principal: CurrentPrin
 
 @router.patch("/{user_id}", name="update", summary="Update a user", response_model=UserPublic, responses=WRITE_ERRORS)
 async def update_user(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, user_id: UUID, body: UserUpdate, if_match: IfMatch = None
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    user_id: UUID,
+    body: UserUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """A new password or `is_active: false` ends every session of that user at once.
     Everyone may change their own password and name."""

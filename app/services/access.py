@@ -186,7 +186,7 @@ def visible_organisations(principal: Principal) -> ColumnElement[bool]:
         case Role.partner:
             return sa.or_(Organisation.id == org, buyer_directory)  # type: ignore[arg-type]
         case Role.sme:
-            return buyer_directory
+            return buyer_directory  # type: ignore[return-value]
         case _:
             return Organisation.id == org  # type: ignore[return-value]
 

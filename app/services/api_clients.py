@@ -20,7 +20,11 @@ from app.services.access import Action, Resource, get_visible, require
 
 
 async def list_api_clients(
-    session: AsyncSession, principal: Principal, page: PageParams, organisation_id: UUID | None, updated_since: datetime | None
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    organisation_id: UUID | None,
+    updated_since: datetime | None,
 ) -> tuple[list[ApiClient], str | None]:
     require(principal, Resource.api_clients, Action.read)
     filters = [crud.eq(ApiClient.organisation_id, organisation_id)]
@@ -36,10 +40,12 @@ async def create_api_client(session: AsyncSession, principal: Principal, data: A
     if principal.is_admin:
         if data.organisation_id is None:
             raise Unprocessable("admins name the organisation_id", loc=("body", "organisation_id"))
-        org_id = data.organisation_id
+        org_id: UUID | None = data.organisation_id
     else:
         if data.organisation_id not in (None, principal.organisation_id):
-            raise Unprocessable("you create API clients for your own organisation only", loc=("body", "organisation_id"))
+            raise Unprocessable(
+                "you create API clients for your own organisation only", loc=("body", "organisation_id")
+            )
         org_id = principal.organisation_id
     org = await session.get(Organisation, org_id) if org_id else None
     if org is None:

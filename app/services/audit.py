@@ -28,7 +28,9 @@ def _jsonable(value: Any) -> Any:
 def snapshot(obj: Any) -> dict[str, Any]:
     """The stored fields of a new object, secrets left out."""
     data = obj.model_dump() if hasattr(obj, "model_dump") else dict(obj)
-    return {k: _jsonable(v) for k, v in data.items() if k not in SECRET_FIELDS and k not in ("created_at", "updated_at")}
+    return {
+        k: _jsonable(v) for k, v in data.items() if k not in SECRET_FIELDS and k not in ("created_at", "updated_at")
+    }
 
 
 def diff(before: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

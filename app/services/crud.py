@@ -11,7 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import Conflict
+from app.errors import Conflict, Unprocessable
 from app.http import ensure_match, etag_for
 from app.ids import utcnow
 from app.pagination import PageParams
@@ -68,14 +68,22 @@ async def apply_changes(
 ) -> M:
     """Set the given fields after checking `If-Match`; bumps `updated_at` and audits a real change."""
     ensure_match(if_match, etag(obj))
+    columns = obj.__table__.c  # type: ignore[attr-defined]
+    for field, value in changes.items():
+        if value is None and field in columns and not columns[field].nullable:
+            raise Unprocessable(f"{field} cannot be null", loc=("body", field))
     before = obj.model_dump()
     changed = audit.diff(before, dict(changes))
     if changed:
         for field in changed:
             setattr(obj, field, changes[field])
         obj.updated_at = utcnow()  # type: ignore[attr-defined]
-        session.add(obj)
-        await session.flush()
+        try:
+            async with session.begin_nested():
+                session.add(obj)
+                await session.flush()
+        except IntegrityError as exc:
+            raise Conflict("the change conflicts with another object (a unique value is taken)") from exc
         await audit.record(session, principal, "update", _object_type(obj), obj.id, changed)  # type: ignore[attr-defined]
     return obj
 

@@ -25,7 +25,9 @@ def ensure_certified(expert: User, on: date | None = None, what: str = "assigned
         raise Unprocessable("the user is not an expert", loc=("body", "expert_id"))
     day = on or date.today()
     if expert.certified_until is None or expert.certified_until < day:
-        raise CertificationLapsed(f"the expert's certification lapsed on {expert.certified_until}; they cannot be {what}")
+        raise CertificationLapsed(
+            f"the expert's certification lapsed on {expert.certified_until}; they cannot be {what}"
+        )
 
 
 async def list_enterprises(

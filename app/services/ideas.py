@@ -162,7 +162,7 @@ async def transition_idea(
     session: AsyncSession, principal: Principal, idea_id: UUID, request: TransitionRequest
 ) -> Idea:
     """Move the idea one step; the row lock makes concurrent moves from one status exclusive."""
-    idea = await get_visible(session, principal, Idea, idea_id, for_update=False)
+    idea = await get_visible(session, principal, Idea, idea_id, for_update=True)
     require(principal, Resource.ideas, Action.update)
     if request.to is IdeaStatus.verified:
         require(principal, Resource.ideas, Action.verify, "only experts, partners and admins verify ideas")

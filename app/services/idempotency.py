@@ -59,9 +59,7 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-async def begin(
-    session: AsyncSession, *, principal: str, key: str, fingerprint: str, ttl_hours: int
-) -> IdempotencyKey:
+async def begin(session: AsyncSession, *, principal: str, key: str, fingerprint: str, ttl_hours: int) -> IdempotencyKey:
     """Claim the key for this request, or raise with the stored outcome of the first one."""
     cutoff = utcnow() - timedelta(hours=ttl_hours)
     await session.exec(  # type: ignore[call-overload]

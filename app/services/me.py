@@ -17,8 +17,14 @@ async def describe(session: AsyncSession, principal: Principal) -> Me:
         if user is None:
             raise Unauthorized()
         return Me(
-            kind="user", id=user.id, role=user.role, email=user.email, full_name=user.full_name,
-            organisation_id=user.organisation_id, enterprise_id=user.enterprise_id, certified_until=user.certified_until,
+            kind="user",
+            id=user.id,
+            role=user.role,
+            email=user.email,
+            full_name=user.full_name,
+            organisation_id=user.organisation_id,
+            enterprise_id=user.enterprise_id,
+            certified_until=user.certified_until,
         )
     client = await session.get(ApiClient, principal.id)
     if client is None:

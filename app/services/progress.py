@@ -111,14 +111,18 @@ async def get_record(session: AsyncSession, principal: Principal, enterprise_id:
         await refresh(session, [enterprise_id])
         stored = (
             await session.exec(  # type: ignore[call-overload]
-                sa.text("SELECT record::text FROM progress_records WHERE enterprise_id = :id").bindparams(id=enterprise_id)
+                sa.text("SELECT record::text FROM progress_records WHERE enterprise_id = :id").bindparams(
+                    id=enterprise_id
+                )
             )
         ).scalar_one()
     return str(stored).encode()
 
 
 def _visible_records(principal: Principal) -> Any:
-    query = select(ProgressRecord.updated_at, ProgressRecord.enterprise_id, sa.cast(ProgressRecord.record, sa.Text).label("body"))
+    query = select(
+        ProgressRecord.updated_at, ProgressRecord.enterprise_id, sa.cast(ProgressRecord.record, sa.Text).label("body")
+    )
     if not principal.is_admin:
         query = query.where(ProgressRecord.enterprise_id.in_(visible_enterprise_ids(principal)))  # type: ignore[attr-defined]
     return query
@@ -141,7 +145,9 @@ async def list_records(
         query = query.where(ProgressRecord.sector == sector)
     if updated_since is not None:
         query = query.where(ProgressRecord.updated_at >= updated_since)
-    rows, cursor = await page.fetch(session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id])
+    rows, cursor = await page.fetch(
+        session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id]
+    )
     return [row.body.encode() for row in rows], cursor
 
 
@@ -150,11 +156,29 @@ def page_bytes(items: list[bytes], next_cursor: str | None) -> bytes:
 
 
 CSV_COLUMNS = [
-    "enterprise_id", "enterprise_name", "country", "sector", "updated_at", "metric", "unit", "direction",
-    "baseline_value", "baseline_per_year", "baseline_period_start", "baseline_period_end",
-    "latest_value", "latest_per_year", "latest_period_start", "latest_period_end", "latest_verified",
-    "change_abs", "change_pct", "improved",
-    "baseline_tco2e_per_year", "latest_tco2e_per_year", "reduction_tco2e_per_year",
+    "enterprise_id",
+    "enterprise_name",
+    "country",
+    "sector",
+    "updated_at",
+    "metric",
+    "unit",
+    "direction",
+    "baseline_value",
+    "baseline_per_year",
+    "baseline_period_start",
+    "baseline_period_end",
+    "latest_value",
+    "latest_per_year",
+    "latest_period_start",
+    "latest_period_end",
+    "latest_verified",
+    "change_abs",
+    "change_pct",
+    "improved",
+    "baseline_tco2e_per_year",
+    "latest_tco2e_per_year",
+    "reduction_tco2e_per_year",
 ]
 
 
@@ -173,8 +197,13 @@ def _csv_rows(record: dict[str, Any]) -> list[list[Any]]:
             head
             + [m["metric"], m["unit"], m["direction"]]
             + [b.get("value"), b.get("per_year"), b.get("period_start"), b.get("period_end")]
-            + [latest.get("value"), latest.get("per_year"), latest.get("period_start"), latest.get("period_end"),
-               latest.get("verified")]
+            + [
+                latest.get("value"),
+                latest.get("per_year"),
+                latest.get("period_start"),
+                latest.get("period_end"),
+                latest.get("verified"),
+            ]
             + [m["change_abs"], m["change_pct"], m["improved"]]
             + tail
         )

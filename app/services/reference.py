@@ -69,7 +69,9 @@ async def create_metric(session: AsyncSession, principal: Principal, data: Metri
     require(principal, Resource.reference_data, Action.create)
     if await metric_by_code(session, data.code) is not None:
         raise Conflict(f"a metric with code {data.code!r} already exists")
-    return await crud.insert(session, principal, Metric(**data.model_dump()), f"a metric with code {data.code!r} already exists")
+    return await crud.insert(
+        session, principal, Metric(**data.model_dump()), f"a metric with code {data.code!r} already exists"
+    )
 
 
 async def update_metric(

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Unprocessable
@@ -116,8 +116,8 @@ async def list_trainings(
         crud.eq(Training.module, module),
         crud.eq(Training.status, status),
         crud.eq(Training.partner_id, partner_id),
-        None if start_from is None else Training.start_date >= start_from,  # type: ignore[operator]
-        None if start_to is None else Training.start_date <= start_to,  # type: ignore[operator]
+        None if start_from is None else col(Training.start_date) >= start_from,
+        None if start_to is None else col(Training.start_date) <= start_to,
     ]
     rows, cursor = await crud.list_page(session, principal, Training, page, filters, updated_since)
     trainers = await trainer_ids_of(session, [row.id for row in rows])

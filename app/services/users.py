@@ -20,7 +20,11 @@ from app.services import crud
 from app.services.access import Action, Resource, get_visible, require, scoped
 from app.services.auth import normalise_email, revoke_all_for_user
 
-ORG_KIND_OF_ROLE = {Role.partner: OrganisationKind.partner, Role.expert: OrganisationKind.partner, Role.buyer: OrganisationKind.buyer}
+ORG_KIND_OF_ROLE = {
+    Role.partner: OrganisationKind.partner,
+    Role.expert: OrganisationKind.partner,
+    Role.buyer: OrganisationKind.buyer,
+}
 PARTNER_MANAGED_ROLES = frozenset({Role.expert, Role.sme})
 SELF_EDITABLE = frozenset({"password", "full_name"})
 
