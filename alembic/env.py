@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -21,9 +22,13 @@ def _url() -> str:
     return url
 
 
+MIGRATION_LOCK = 0x5343_0000  # several instances starting at once migrate one after another
+
+
 def _configure(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=metadata, compare_type=True, compare_server_default=True)
     with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

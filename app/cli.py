@@ -8,6 +8,7 @@ import getpass
 import os
 import secrets
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -59,6 +60,7 @@ def _development_admin() -> None:
     if settings.environment == "production" or settings.first_admin_email:
         return
     path = settings.data_dir / "first_admin_password"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.write_text(secrets.token_urlsafe(12))
         path.chmod(0o600)
@@ -114,6 +116,7 @@ def cmd_create_user(args: argparse.Namespace) -> None:
         full_name=args.full_name,
         organisation_id=UUID(args.organisation_id) if args.organisation_id else None,
         enterprise_id=UUID(args.enterprise_id) if args.enterprise_id else None,
+        certified_until=date.fromisoformat(args.certified_until) if args.certified_until else None,
     )
     system = Principal(kind="user", id=UUID(int=0), role=Role.admin)
 
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--full-name")
     create.add_argument("--organisation-id")
     create.add_argument("--enterprise-id")
+    create.add_argument("--certified-until", help="experts: YYYY-MM-DD")
     create.set_defaults(func=cmd_create_user)
 
     export = sub.add_parser("export-openapi", help="write the OpenAPI document")

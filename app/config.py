@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     def _secret_key(self) -> Settings:
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters")
+        if self.first_admin_password is not None and len(self.first_admin_password.get_secret_value()) < 8:
+            raise ValueError("FIRST_ADMIN_PASSWORD must be at least 8 characters")
         if self.secret_key is None:
             if self.environment == "production":
                 raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")

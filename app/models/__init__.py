@@ -1,5 +1,7 @@
 """Table models and schemas, one module per domain. Importing this package registers every table."""
 
+from sqlmodel import SQLModel
+
 from app.models import (  # noqa: F401
     api_clients,
     audit,
@@ -16,6 +18,5 @@ from app.models import (  # noqa: F401
     users,
     visits,
 )
-from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import Request, Response
 
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
-from app.http import IfMatch, object_response, write_response
+from app.http import IfMatch, etag_for, object_response, write_response
 from app.models.api_clients import ApiClientCreate, ApiClientCreated, ApiClientPublic, ApiClientUpdate
 from app.pagination import Page, PageDep
 from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
@@ -48,7 +48,14 @@ async def create_api_client(
     """Returns `client_id` and `client_secret` for the `client_credentials` grant. The secret is
     shown in this response only; it is stored hashed."""
     created = await service.create_api_client(session, principal, body)
-    return await write_response(session, idem, created, status_code=201, location=f"/v1/api-clients/{created.id}")
+    return await write_response(
+        session,
+        idem,
+        created,
+        status_code=201,
+        location=f"/v1/api-clients/{created.id}",
+        etag=etag_for(created.id, created.updated_at),
+    )
 
 
 @router.get(
