@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.models.base import TIMESTAMP
+from app.models.ideas import Money
 
 
 class ProgressRecord(SQLModel, table=True):
@@ -46,11 +47,6 @@ class ProgressProgramme(SQLModel):
     score4climate_completed_on: date | None
     visits_completed: int
     last_visit_on: date | None
-
-
-class Money(SQLModel):
-    amount: float
-    currency: str
 
 
 class ProgressIdeas(SQLModel):
