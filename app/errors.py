@@ -85,8 +85,12 @@ class InvalidCursor(ProblemError):
 class Unauthorized(ProblemError):
     status, slug = 401, "unauthorized"
 
-    def __init__(self, detail: str | None = "missing or invalid access token") -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    def __init__(self, detail: str | None = "missing or invalid access token", *, token_given: bool = True) -> None:
+        # RFC 6750 §3.1: no error code when the request carried no token at all.
+        challenge = (
+            'Bearer realm="score4climate", error="invalid_token"' if token_given else 'Bearer realm="score4climate"'
+        )
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
 class Forbidden(ProblemError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +43,7 @@ from app.routers import (
     visits,
 )
 from app.services import auth as auth_service
+from app.services import idempotency as idempotency_service
 from app.services.idempotency import IdempotentReplay
 
 log = logging.getLogger("app")
@@ -70,6 +73,20 @@ def operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
+async def purge_idempotency_keys(db: Database, ttl_hours: int, every_seconds: float = 3600) -> None:
+    """Forget stored POST responses older than the idempotency window, hourly."""
+    while True:
+        try:
+            async with db.sessionmaker() as session:
+                removed = await idempotency_service.purge_expired(session, ttl_hours)
+                await session.commit()
+            if removed:
+                log.info("expired idempotency keys removed", extra={"count": removed})
+        except Exception as exc:  # the database may be briefly away; try again later
+            log.warning("idempotency purge failed", extra={"error": type(exc).__name__})
+        await asyncio.sleep(every_seconds)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db: Database = app.state.db
@@ -77,7 +94,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if await auth_service.ensure_first_admin(session, app.state.settings):
             log.info("first administrator created", extra={"email": app.state.settings.first_admin_email})
         await session.commit()
+    purger = asyncio.create_task(purge_idempotency_keys(db, app.state.settings.idempotency_ttl_hours))
     yield
+    purger.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await purger
     await db.dispose()
     close = getattr(app.state.limiter, "close", None)
     if close is not None:

@@ -357,3 +357,41 @@ async def test_client_credentials_grant(client, factory):
     after = await client.get("/v1/me", headers=bearer(token))
     assert after.status_code == 401
     assert after.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_token_endpoint_answers_oauth_errors_for_bad_grants(client):
+    r = await client.post("/v1/auth/token", data={"grant_type": "implicit"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "unsupported_grant_type"
+    r = await client.post("/v1/auth/token", data={"username": "a@b.org", "password": "x"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_request"
+    assert r.headers["cache-control"] == "no-store"
+
+
+async def test_no_token_challenge_has_no_error_code(client):
+    r = await client.get("/v1/me")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="score4climate"'
+    r = await client.get("/v1/me", headers={"Authorization": "Bearer garbage"})
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+async def test_failed_logins_of_one_address_do_not_lock_out_another(app, client, factory):
+    import httpx
+
+    user = await factory.user("buyer")
+
+    async def attempt(address: str, password: str) -> int:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            r = await c.post(
+                "/v1/auth/token", data={"grant_type": "password", "username": user.email, "password": password}
+            )
+            return r.status_code
+
+    for _ in range(6):
+        await attempt("10.9.9.9", "wrong password!")
+    assert await attempt("10.9.9.9", "wrong password!") == 429
+    assert await attempt("10.8.8.8", "wrong password!") == 400
+    assert await attempt("10.8.8.8", "correct horse battery staple") == 200

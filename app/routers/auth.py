@@ -33,7 +33,12 @@ class TokenRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    grant_type: GrantType
+    grant_type: str | None = Field(
+        default=None,
+        max_length=50,
+        description="`password`, `client_credentials` or `refresh_token`.",
+        json_schema_extra={"enum": [g.value for g in GrantType]},
+    )
     username: str | None = Field(default=None, max_length=320, description="Email (password grant).")
     password: str | None = Field(default=None, max_length=1024, description="Password (password grant).")
     client_id: str | None = Field(default=None, max_length=64)
@@ -71,6 +76,10 @@ def _oauth_error(exc: service.OAuthProblem) -> JSONResponse:
     )
 
 
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
@@ -101,13 +110,18 @@ async def token(
 
     Errors follow RFC 6749 §5.2 (`{"error": "invalid_grant"}`), not problem details."""
     try:
-        if form.grant_type is GrantType.password:
+        if form.grant_type is None:
+            raise service.OAuthProblem("invalid_request", "grant_type is required")
+        if form.grant_type not in GrantType.__members__:
+            raise service.OAuthProblem("unsupported_grant_type", f"grant_type {form.grant_type!r} is not supported")
+        grant = GrantType(form.grant_type)
+        if grant is GrantType.password:
             if not form.username or form.password is None:
                 raise service.OAuthProblem("invalid_request", "username and password are required")
             result = await service.password_grant(
-                session, settings, request.app.state.limiter, form.username, form.password
+                session, settings, request.app.state.limiter, form.username, form.password, _client_address(request)
             )
-        elif form.grant_type is GrantType.client_credentials:
+        elif grant is GrantType.client_credentials:
             basic = _basic_credentials(request)
             client_id, secret = basic if basic else (form.client_id, form.client_secret)
             if not client_id or not secret:

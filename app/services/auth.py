@@ -86,10 +86,12 @@ def principal_of_client(client: ApiClient) -> Principal:
 
 
 async def password_grant(
-    session: AsyncSession, settings: Settings, limiter: RateLimiter, username: str, password: str
+    session: AsyncSession, settings: Settings, limiter: RateLimiter, username: str, password: str, address: str
 ) -> TokenResponse:
+    """Failed logins are limited per email and client address, so nobody can lock an
+    account out from elsewhere; the token endpoint's per-address limit caps guessing overall."""
     email = normalise_email(username)
-    failure_key = f"login-fail:{email}"
+    failure_key = f"login-fail:{email}:{address}"
     limit = settings.login_failures_per_15_minutes
     wait = await limiter.peek(failure_key, limit, FAILURE_WINDOW_SECONDS)
     if wait:
@@ -169,7 +171,7 @@ async def resolve_principal(session: AsyncSession, settings: Settings, token: st
     """The caller behind an access token, re-checked against the database: a deactivated
     account or a password changed after issue invalidates the token at once."""
     if not token:
-        raise Unauthorized("an access token is required (Authorization: Bearer <token>)")
+        raise Unauthorized("an access token is required (Authorization: Bearer <token>)", token_given=False)
     try:
         claims = security.decode_token(settings, token, "access")
     except security.TokenInvalid as exc:
