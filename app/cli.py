@@ -15,6 +15,7 @@ from uuid import UUID
 
 if TYPE_CHECKING:
     from app.config import Settings
+    from app.services.demo import DemoSummary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,6 +85,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     base = f"http://{host}:{port}"
+    if settings.environment == "development" and (demo := load_demo_data(url, only_if_empty=True)) is not None:
+        print_demo_logins(demo, base)
     print(f"\nSCORE4Climate API on {base}\n  docs:   {base}/docs   (ReDoc: {base}/redoc)", flush=True)
     if settings.first_admin_email and settings.first_admin_password is not None:
         print(
@@ -144,10 +147,70 @@ def cmd_export_openapi(args: argparse.Namespace) -> None:
     print("wrote", args.output)
 
 
+def load_demo_data(url: str, only_if_empty: bool = False) -> DemoSummary | None:
+    """Load the demo world and commit; with `only_if_empty`, only into a database without enterprises."""
+    import sqlalchemy as sa
+
+    from app.db import Database, finish
+    from app.models.enterprises import Enterprise
+    from app.services import demo
+
+    demo.refuse_in_production(_settings().environment)
+
+    async def run() -> DemoSummary | None:
+        database = Database(url, _settings())
+        try:
+            async with database.sessionmaker() as session:
+                if only_if_empty and (await session.exec(sa.select(Enterprise.id).limit(1))).first() is not None:  # type: ignore[call-overload]
+                    return None
+                summary = await demo.load_demo(session)
+                await finish(session)
+                return summary
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def print_demo_logins(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> None:
+    settings = _settings()
+    if summary.created:
+        print("demo data loaded: 1 partner, 2 experts, 2 lead buyers, 3 enterprises (IN, GH, CN)")
+    else:
+        print("demo data already present: nothing new was created")
+    if settings.first_admin_email:
+        admin = f"{settings.first_admin_email} (password: FIRST_ADMIN_PASSWORD)"
+    else:
+        admin = "set FIRST_ADMIN_EMAIL/FIRST_ADMIN_PASSWORD, or `score4climate create-user --role admin`"
+    if settings.environment == "development" and not settings.first_admin_email:
+        admin = f"admin@score4climate.local (`score4climate serve` creates it; password in {settings.data_dir}/first_admin_password)"
+    rows = [("admin", admin, "")] + [(login.role, login.email, login.who) for login in summary.logins]
+    width = max(len(role) for role, _, _ in rows)
+    email_width = max(len(email) for role, email, _ in rows if role != "admin")
+    print(f"\ndemo logins (password for every demo user: {summary.password})")
+    for role, email, who in rows:
+        print(f"  {role:<{width}}  {email:<{email_width}}  {who}".rstrip())
+    if summary.api_client_id:
+        secret = summary.api_client_secret or "(shown only when created; create another with POST /v1/api-clients)"
+        print(f"  {'client':<{width}}  client_id={summary.api_client_id}  client_secret={secret}")
+    print(
+        f"\ntry: curl -s {base}/v1/auth/token -d grant_type=password "
+        f"-d username={summary.logins[0].email if summary.logins else 'EMAIL'} -d password={summary.password}",
+        flush=True,
+    )
+
+
 def cmd_load_demo(_: argparse.Namespace) -> None:
+    from app.services.demo import DemoRefused
+
     url = resolve_database_url()
     migrate(url)
-    print("load-demo: the demo data set arrives with the integrator-experience issue; nothing was loaded (empty set).")
+    try:
+        summary = load_demo_data(url)
+    except DemoRefused as exc:
+        raise SystemExit(str(exc)) from None
+    assert summary is not None
+    print_demo_logins(summary)
 
 
 def main(argv: list[str] | None = None) -> None:

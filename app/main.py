@@ -37,6 +37,7 @@ from app.routers import (
     organisations,
     progress,
     results,
+    stories,
     supplier_links,
     trainings,
     users,
@@ -65,6 +66,7 @@ ROUTERS = (
     trainings.router,
     enrollments.router,
     progress.router,
+    stories.router,
 )
 
 

@@ -70,8 +70,51 @@ TAGS: list[dict[str, str]] = [
         "name": "progress",
         "description": "Decarbonisation progress records (what lead buyers pull), incremental sync and portfolio aggregates.",
     },
+    {
+        "name": "stories",
+        "description": "A short, factual, shareable summary of an enterprise's verified progress, as JSON or Markdown.",
+    },
     {"name": "operations", "description": "Health, readiness and Prometheus metrics, outside `/v1`."},
 ]
+
+
+# Examples for the partial-update (PATCH) bodies, which list every field as optional: one
+# typical change each, so that the docs' "Try it out" and SDK docstrings start from something real.
+UPDATE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "OrganisationUpdate": {"name": "National Productivity Council of India"},
+    "UserUpdate": {"full_name": "Asha Rao", "certified_until": "2028-12-31"},
+    "ApiClientUpdate": {"is_active": False},
+    "EnterpriseUpdate": {"employees_female": 48, "employees_male": 72, "products": "Rubber mats and gaskets"},
+    "IdeaUpdate": {
+        "description": "Collect trimmings at the press and sell them to rubber reclaimers.",
+        "expected_annual_savings": {"amount": "450000", "currency": "INR"},
+    },
+    "VisitUpdate": {"status": "completed", "findings": "Dust collectors installed on both mixing lines."},
+    "MetricUpdate": {"description": "Share of good units in total output."},
+    "EmissionFactorUpdate": {"kg_co2e_per_unit": 0.71, "source": "CEA CO2 Baseline Database v19", "year": 2024},
+    "ResultUpdate": {"value": 95.0, "source": "expert"},
+    "TrainingUpdate": {"status": "completed", "place": "Chennai"},
+    "EnrollmentUpdate": {"attended": True, "completed_at": "2025-03-14T16:00:00Z"},
+}
+
+
+def _named_enums(components: dict[str, Any]) -> None:
+    """Enums documented by name (generated SDKs get a type instead of an inline literal)."""
+    from app.routers.auth import GrantType
+
+    # The token form keeps `grant_type` a plain string at run time (unknown grants answer
+    # `unsupported_grant_type`, RFC 6749), so its enum is named here rather than by the model.
+    components["GrantType"] = {
+        "type": "string",
+        "enum": [g.value for g in GrantType],
+        "title": "GrantType",
+        "description": GrantType.__doc__,
+    }
+    field = components["TokenRequest"]["properties"]["grant_type"]
+    components["TokenRequest"]["properties"]["grant_type"] = {
+        "anyOf": [{"$ref": "#/components/schemas/GrantType"}, {"type": "null"}],
+        "description": field.get("description"),
+    }
 
 
 def custom_openapi(app: FastAPI) -> dict[str, Any]:
@@ -95,6 +138,13 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
     for name, sub in Problem.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items():
         components.setdefault(name, sub)
     components["Problem"].pop("$defs", None)
+    _named_enums(components)
+    for name, example in UPDATE_EXAMPLES.items():
+        if name in components:
+            components[name].setdefault("examples", [example])
+    schema["components"] = {
+        key: dict(sorted(value.items())) if key == "schemas" else value for key, value in schema["components"].items()
+    }
     app.openapi_schema = schema
     return schema
 

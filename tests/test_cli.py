@@ -40,10 +40,51 @@ async def test_export_openapi_writes_the_document(app, tmp_path):
     assert json.loads(target.read_text()) == app.openapi()
 
 
-async def test_load_demo_loads_an_empty_set(database_url):
-    result = await run_cli("load-demo", DATABASE_URL=database_url)
-    assert "empty set" in result.stdout
-    assert "starting the embedded PostgreSQL" not in result.stdout
+async def test_load_demo_prints_logins_and_loads_once(worker_id_safe):
+    """Into a database of its own (it commits): first start of `serve` loads the demo into an
+    empty database; `load-demo` afterwards creates nothing and shows no secret again."""
+    from app.cli import load_demo_data
+    from app.services.demo import DEMO_PASSWORD
+    from tests import dbsetup
+
+    name = f"s4c_test_demo_{worker_id_safe}_{os.getpid()}"
+    url = await asyncio.to_thread(dbsetup.fresh_database, name)
+    try:
+        await asyncio.to_thread(dbsetup_upgrade, url)
+        first = await asyncio.to_thread(load_demo_data, url, True)
+        assert first is not None and first.created and first.api_client_secret
+        assert await asyncio.to_thread(load_demo_data, url, True) is None, "only into a database without enterprises"
+
+        result = await run_cli("load-demo", DATABASE_URL=url)
+        assert "starting the embedded PostgreSQL" not in result.stdout
+        assert "already present" in result.stdout
+        assert DEMO_PASSWORD in result.stdout
+        for role in ("admin", "partner", "expert", "sme", "buyer", "client"):
+            assert f"  {role} " in result.stdout, role
+        assert f"client_id={first.api_client_id}" in result.stdout
+        assert first.api_client_secret not in result.stdout
+        assert "sme.rubber@demo.example.org" in result.stdout
+
+        refused = await asyncio.to_thread(
+            subprocess.run,
+            [str(SCRIPT), "load-demo"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "production", "SECRET_KEY": "x" * 40},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode != 0
+        assert "production" in refused.stderr
+    finally:
+        await asyncio.to_thread(dbsetup.drop_database, name)
+
+
+def dbsetup_upgrade(url: str) -> None:
+    from alembic import command
+    from tests import dbsetup
+
+    command.upgrade(dbsetup.alembic_config(url), "heads")
 
 
 async def test_create_user_makes_an_admin(database_url, database):

@@ -65,3 +65,51 @@ def test_problem_schema_is_declared_for_errors(app):
             for status, response in op["responses"].items():
                 if status.startswith(("4", "5")):
                     assert "application/problem+json" in response.get("content", {}), f"{method} {path} {status}"
+
+
+def _walk(node: object, path: str = ""):
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _walk(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{path}/{index}")
+
+
+def test_enums_are_named_schemas(app):
+    """Every enum is a component of its own: SDKs get `IdeaStatus`, not `IdeaPublicStatus`."""
+    doc = app.openapi()
+    schemas = doc["components"]["schemas"]
+    inline = [
+        path
+        for path, node in _walk(doc)
+        if "enum" in node and not any(path == f"/components/schemas/{name}" for name in schemas)
+    ]
+    assert not inline, inline
+
+
+def test_every_request_body_is_a_named_schema_with_an_example(app):
+    doc = app.openapi()
+    schemas = doc["components"]["schemas"]
+    for method, path, op in operations(doc):
+        body = op.get("requestBody")
+        if not body:
+            continue
+        for media_type, content in body["content"].items():
+            ref = content["schema"].get("$ref", "")
+            assert ref.startswith("#/components/schemas/"), f"{method.upper()} {path} {media_type}: inline body"
+            name = ref.rsplit("/", 1)[1]
+            assert schemas[name].get("examples") or content.get("example"), f"{name}: no example"
+
+
+def test_security_schemes_declare_oauth2_flows_and_bearer(app):
+    doc = app.openapi()
+    schemes = doc["components"]["securitySchemes"]
+    flows = schemes["OAuth2"]["flows"]
+    assert flows["password"]["tokenUrl"] == "/v1/auth/token"
+    assert flows["clientCredentials"]["tokenUrl"] == "/v1/auth/token"
+    assert schemes["BearerToken"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    for method, path, op in operations(doc):
+        if path.startswith("/v1/") and not path.startswith("/v1/auth/"):
+            assert {"OAuth2": []} in op.get("security", []), f"{method.upper()} {path}"

@@ -23,6 +23,8 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class GrantType(StrEnum):
+    """OAuth2 grant types of the token endpoint."""
+
     password = "password"
     client_credentials = "client_credentials"
     refresh_token = "refresh_token"
@@ -31,8 +33,17 @@ class GrantType(StrEnum):
 class TokenRequest(BaseModel):
     """Form fields of the token request; which ones are needed depends on `grant_type`."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"grant_type": "password", "username": "asha@npc.example", "password": "correct horse battery staple"}
+            ]
+        },
+    )
 
+    # A plain string at run time (an unknown grant answers `unsupported_grant_type`, not 422);
+    # the OpenAPI document names the enum `GrantType` (app/openapi.py) so that SDKs get a type.
     grant_type: str | None = Field(
         default=None,
         max_length=50,
@@ -48,7 +59,9 @@ class TokenRequest(BaseModel):
 
 
 class RevokeRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"token": "<refresh token>", "token_type_hint": "refresh_token"}]}
+    )
 
     token: str = Field(max_length=4096, description="The refresh token to revoke.")
     token_type_hint: str | None = Field(default=None, max_length=50)

@@ -1,0 +1,187 @@
+"""Two committed tenant worlds (partner A and partner B) for the fuzz and hostile-input tests.
+
+Each world holds a partner organisation with its staff, a certified expert assigned to an
+enterprise, the enterprise's SME user, a lead buyer with an active supplier link, a training
+with an enrollment, an idea, a visit, a result and an API client. Everything is committed,
+so requests served by another app instance (another event loop) see it; `wipe` empties the
+tables again, restoring the reference data (metrics, emission factors) as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from app.db import Database
+from app.models import metadata
+from app.models.api_clients import ApiClient
+from app.models.enterprises import Enterprise, EnterpriseExpert
+from app.models.enums import IdeaCategory, IdeaStatus, LinkStatus, Module, ResultSource, TrainingStatus
+from app.models.enums import VisitKind, VisitStatus
+from app.models.ideas import Idea
+from app.models.organisations import Organisation
+from app.models.results import Result
+from app.models.supplier_links import SupplierLink
+from app.models.trainings import Enrollment, Training, TrainingTrainer
+from app.models.users import User
+from app.models.visits import Visit, VisitIdea
+from tests.factories import Factory
+
+ROLES = ("admin", "partner", "expert", "sme", "buyer")
+REFERENCE_TABLES = ("metrics", "emission_factors")
+
+
+@dataclass
+class Tenant:
+    partner_org: Organisation
+    buyer_org: Organisation
+    enterprise: Enterprise
+    users: dict[str, User]
+    training: Training
+    enrollment: Enrollment
+    idea: Idea
+    visit: Visit
+    result: Result
+    link: SupplierLink
+    api_client: ApiClient
+
+    def private_ids(self) -> set[str]:
+        """Ids no caller of another tenant may ever see. The buyer organisation is left out on
+        purpose: buyers form a public directory that partners and SMEs browse (API.md §5)."""
+        objects: list[Any] = [
+            self.partner_org,
+            self.enterprise,
+            self.training,
+            self.enrollment,
+            self.idea,
+            self.visit,
+            self.result,
+            self.link,
+            self.api_client,
+            *self.users.values(),
+        ]
+        return {str(o.id) for o in objects}
+
+
+@dataclass
+class TwoTenants:
+    a: Tenant
+    b: Tenant
+    admin: User
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def caller(self, role: str) -> User:
+        return self.admin if role == "admin" else self.a.users[role]
+
+
+async def _tenant(f: Factory, label: str) -> Tenant:
+    partner_org = await f.org("partner", name=f.unique(f"partner-{label}"), country="IN")
+    buyer_org = await f.org("buyer", name=f.unique(f"buyer-{label}"), country="DE")
+    ent = await f.save(
+        Enterprise(name=f.unique(f"ent-{label}"), country="IN", sector="2219", partner_id=partner_org.id)
+    )
+    partner = await f.user("partner", organisation=partner_org)
+    expert = await f.user("expert", organisation=partner_org)
+    await f.save(EnterpriseExpert(enterprise_id=ent.id, user_id=expert.id))
+    sme = await f.user("sme", enterprise_id=ent.id)
+    buyer = await f.user("buyer", organisation=buyer_org)
+    link = await f.save(
+        SupplierLink(
+            enterprise_id=ent.id, buyer_id=buyer_org.id, status=LinkStatus.active, accepted_at=datetime.now(UTC)
+        )
+    )
+    training = await f.save(
+        Training(
+            partner_id=partner_org.id,
+            module=Module.workplace_cooperation,
+            title=f.unique("training"),
+            start_date=date(2025, 3, 10),
+            end_date=date(2025, 3, 11),
+            status=TrainingStatus.completed,
+        )
+    )
+    await f.save(TrainingTrainer(training_id=training.id, user_id=expert.id))
+    enrollment = await f.save(
+        Enrollment(
+            training_id=training.id,
+            enterprise_id=ent.id,
+            attended=True,
+            completed_at=datetime(2025, 3, 11, 17, tzinfo=UTC),
+        )
+    )
+    idea = await f.save(
+        Idea(enterprise_id=ent.id, title=f.unique("idea"), category=IdeaCategory.energy, status=IdeaStatus.proposed)
+    )
+    visit = await f.save(
+        Visit(
+            enterprise_id=ent.id,
+            expert_id=expert.id,
+            scheduled_at=datetime(2026, 4, 1, 9, tzinfo=UTC),
+            kind=VisitKind.consultation,
+            status=VisitStatus.scheduled,
+        )
+    )
+    await f.save(VisitIdea(visit_id=visit.id, idea_id=idea.id))
+    result = await f.save(
+        Result(
+            enterprise_id=ent.id,
+            metric="water",
+            period_start=date(2025, 1, 1),
+            period_end=date(2025, 12, 31),
+            value=1200.0,
+            is_baseline=True,
+            source=ResultSource.self_reported,
+        )
+    )
+    client, _ = await f.api_client(partner_org)
+    users = {"partner": partner, "expert": expert, "sme": sme, "buyer": buyer}
+    return Tenant(partner_org, buyer_org, ent, users, training, enrollment, idea, visit, result, link, client)
+
+
+async def seed(db: Database, settings: Any) -> TwoTenants:
+    async with db.sessionmaker() as session:
+        f = Factory(session, settings, commit=True)
+        a = await _tenant(f, "a")
+        b = await _tenant(f, "b")
+        admin = await f.user("admin")
+        world = TwoTenants(a, b, admin)
+        for role in ROLES:
+            world.tokens[role] = f.token(world.caller(role))
+        return world
+
+
+async def snapshot_reference(db: Database) -> dict[str, list[dict[str, Any]]]:
+    async with db.engine.connect() as conn:
+        return {
+            name: [dict(row._mapping) for row in await conn.execute(sa.select(metadata.tables[name]))]
+            for name in REFERENCE_TABLES
+        }
+
+
+async def wipe(db: Database, reference: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """Empty every table (as `live_client` does). With a reference snapshot, the reference
+    tables are emptied too and restored from it (fuzzing as admin creates and edits them)."""
+    async with db.engine.begin() as conn:
+        keep = set() if reference is not None else set(REFERENCE_TABLES)
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name not in keep)
+        await conn.execute(sa.text(f"TRUNCATE {tables} CASCADE"))
+        for name, rows in (reference or {}).items():
+            if rows:
+                await conn.execute(sa.insert(metadata.tables[name]), rows)
+
+
+async def count_rows(db: Database) -> dict[str, int]:
+    """Row count of every table: "the data is unchanged" in one comparable value."""
+    async with db.engine.connect() as conn:
+        out = {}
+        for t in metadata.sorted_tables:
+            out[t.name] = (await conn.execute(sa.select(sa.func.count()).select_from(t))).scalar_one()
+        return out
+
+
+def as_uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
