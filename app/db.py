@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import Request
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,10 +33,27 @@ class Database:
                 "timeout": 5,
             },
         )
+        event.listen(self.engine.sync_engine, "handle_error", _detect_dropped_connection)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# How asyncpg reports a connection the server has just terminated (a restart, a failover,
+# `pg_terminate_backend`) before its socket is seen closed: the server's unsolicited FATAL puts
+# the protocol in its error-consuming state (2) and the next statement fails with one of these.
+_DROPPED = ("another operation (2) is in progress", "protocol is in an unexpected state")
+
+
+def _detect_dropped_connection(context: ExceptionContext) -> None:
+    """Tell SQLAlchemy that such an error is a disconnect, so the connection is discarded (not
+    returned to the pool), pre-ping replaces it, and the error answers 503 (see errors.py)."""
+    if context.is_disconnect:
+        return
+    error = context.original_exception
+    if type(error).__name__ == "InternalClientError" and any(marker in str(error) for marker in _DROPPED):
+        context.is_disconnect = True
 
 
 def require_url(settings: Settings) -> str:

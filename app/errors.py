@@ -210,6 +210,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
     """True for errors that mean "the database cannot serve now" rather than a bug."""
     if isinstance(exc, PoolTimeoutError | InterfaceError | ConnectionError | OSError):
         return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True  # SQLAlchemy saw the connection drop (see db._detect_dropped_connection)
     if isinstance(exc, OperationalError | DBAPIError):
         text = str(exc.orig if getattr(exc, "orig", None) is not None else exc).lower()
         markers = (
@@ -223,6 +225,13 @@ def is_database_unavailable(exc: BaseException) -> bool:
         )
         return any(marker in text for marker in markers)
     return False
+
+
+def _sqlstate(exc: BaseException) -> str:
+    """The PostgreSQL SQLSTATE behind a driver error, e.g. 22021 for a NUL in text ("" if none)."""
+    orig = getattr(exc, "orig", None)
+    driver = getattr(orig, "driver_exception", orig)
+    return str(getattr(driver, "sqlstate", None) or "")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -263,7 +272,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem_response(err.status, slug=err.slug, detail=err.detail, headers=err.headers)
         if isinstance(exc, IntegrityError):
             return problem_response(409, slug="conflict", detail="the change conflicts with existing data")
-        if isinstance(exc, DataError):
+        if isinstance(exc, DataError) or _sqlstate(exc).startswith("22"):  # class 22: data exception
             return problem_response(
                 422, slug="validation-error", detail="a value is out of the range the database accepts"
             )

@@ -87,7 +87,7 @@ UPDATE_EXAMPLES: dict[str, dict[str, Any]] = {
     "EnterpriseUpdate": {"employees_female": 48, "employees_male": 72, "products": "Rubber mats and gaskets"},
     "IdeaUpdate": {
         "description": "Collect trimmings at the press and sell them to rubber reclaimers.",
-        "expected_annual_savings": {"amount": "450000", "currency": "INR"},
+        "expected_annual_savings": {"amount": 450000, "currency": "INR"},
     },
     "VisitUpdate": {"status": "completed", "findings": "Dust collectors installed on both mixing lines."},
     "MetricUpdate": {"description": "Share of good units in total output."},
@@ -98,23 +98,34 @@ UPDATE_EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
-def _named_enums(components: dict[str, Any]) -> None:
-    """Enums documented by name (generated SDKs get a type instead of an inline literal)."""
-    from app.routers.auth import GrantType
+# Enums that models declare inline (a plain string checked at run time, documented with its
+# values) are hoisted into named components, so that generated SDKs get a type of their own:
+# property name -> component name.
+NAMED_ENUMS: dict[str, str] = {
+    # The token form keeps `grant_type` a plain string (an unknown grant answers
+    # `unsupported_grant_type` per RFC 6749, not 422).
+    "grant_type": "GrantType",
+    "currency": "CurrencyCode",
+}
 
-    # The token form keeps `grant_type` a plain string at run time (unknown grants answer
-    # `unsupported_grant_type`, RFC 6749), so its enum is named here rather than by the model.
-    components["GrantType"] = {
-        "type": "string",
-        "enum": [g.value for g in GrantType],
-        "title": "GrantType",
-        "description": GrantType.__doc__,
-    }
-    field = components["TokenRequest"]["properties"]["grant_type"]
-    components["TokenRequest"]["properties"]["grant_type"] = {
-        "anyOf": [{"$ref": "#/components/schemas/GrantType"}, {"type": "null"}],
-        "description": field.get("description"),
-    }
+
+def _named_enums(components: dict[str, Any]) -> None:
+    """Replace each inline enum of NAMED_ENUMS by a `$ref` to one shared component."""
+    for schema in list(components.values()):
+        for prop, field in schema.get("properties", {}).items():
+            name = NAMED_ENUMS.get(prop)
+            variants = field.get("anyOf", [field])
+            values = field.get("enum") or next((v["enum"] for v in variants if "enum" in v), None)
+            if name is None or values is None:
+                continue
+            existing = components.setdefault(name, {"type": "string", "enum": values, "title": name})
+            assert existing["enum"] == values, f"two different enums would be named {name}"
+            ref = {"$ref": f"#/components/schemas/{name}"}
+            kept = {k: v for k, v in field.items() if k in ("description", "examples", "default")}
+            nullable = any(v.get("type") == "null" for v in variants)
+            schema["properties"][prop] = (
+                {"anyOf": [ref, {"type": "null"}], **kept} if nullable else {"allOf": [ref], **kept}
+            )
 
 
 def custom_openapi(app: FastAPI) -> dict[str, Any]:

@@ -24,12 +24,13 @@ import asyncpg
 import orjson
 
 BUYER_SCOPE = "enterprise_id IN (SELECT enterprise_id FROM supplier_links WHERE buyer_id = ${} AND status = 'active')"
-SINGLE = "SELECT record::text FROM progress_records WHERE enterprise_id = $1"
+SINGLE = "SELECT body FROM progress_records WHERE enterprise_id = $1"
 SINGLE_BUYER = SINGLE + " AND " + BUYER_SCOPE.format(2)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 def _page_sql(buyer: bool, since: bool, after: bool) -> str:
+    """The app's statement: the page's keys by keyset, then the record text for those rows only."""
     where, n = [], 0
     if buyer:
         n += 1
@@ -43,8 +44,10 @@ def _page_sql(buyer: bool, since: bool, after: bool) -> str:
     n += 1
     cond = (" WHERE " + " AND ".join(where)) if where else ""
     return (
-        "SELECT updated_at, enterprise_id, record::text AS body FROM progress_records"
-        f"{cond} ORDER BY updated_at, enterprise_id LIMIT ${n}"
+        "SELECT p.updated_at, p.enterprise_id, p.body AS body FROM progress_records p"
+        f" JOIN (SELECT updated_at, enterprise_id FROM progress_records{cond}"
+        f" ORDER BY updated_at, enterprise_id LIMIT ${n}) k ON k.enterprise_id = p.enterprise_id"
+        " ORDER BY p.updated_at, p.enterprise_id"
     )
 
 

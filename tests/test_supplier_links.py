@@ -212,7 +212,7 @@ async def test_who_may_accept(client, factory, world, who, status):
     [
         ("sme", 200),
         ("buyer", 200),
-        ("partner", 200),
+        ("partner", 403),
         ("admin", 200),
         ("other_sme", 404),
         ("other_buyer", 404),

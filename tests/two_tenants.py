@@ -20,8 +20,16 @@ from app.db import Database
 from app.models import metadata
 from app.models.api_clients import ApiClient
 from app.models.enterprises import Enterprise, EnterpriseExpert
-from app.models.enums import IdeaCategory, IdeaStatus, LinkStatus, Module, ResultSource, TrainingStatus
-from app.models.enums import VisitKind, VisitStatus
+from app.models.enums import (
+    IdeaCategory,
+    IdeaStatus,
+    LinkStatus,
+    Module,
+    ResultSource,
+    TrainingStatus,
+    VisitKind,
+    VisitStatus,
+)
 from app.models.ideas import Idea
 from app.models.organisations import Organisation
 from app.models.results import Result

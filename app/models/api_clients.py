@@ -8,7 +8,7 @@ from pydantic import ConfigDict
 from pydantic import Field as PydanticField
 from sqlmodel import Field
 
-from app.models.base import InputModel, PublicBase, TableBase, enum_column
+from app.models.base import InputModel, NoNull, PublicBase, TableBase, enum_column
 from app.models.types import Name, Role
 
 
@@ -35,8 +35,8 @@ class ApiClientCreate(InputModel):
 
 
 class ApiClientUpdate(InputModel):
-    name: Name | None = None
-    is_active: bool | None = None
+    name: Name | NoNull = None
+    is_active: bool | NoNull = None
 
 
 class ApiClientPublic(PublicBase):

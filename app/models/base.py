@@ -7,7 +7,8 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlmodel import Field, SQLModel
 
 from app.ids import utcnow, uuid7
@@ -39,10 +40,35 @@ class PublicBase(SQLModel):
     updated_at: datetime
 
 
+NoNull = SkipJsonSchema[None]
+"""`field: T | NoNull = None` in an update body: may be left out, but not set to null (the
+column is NOT NULL). The document then says so, instead of declaring a null it refuses."""
+
+
+def _refuse_nul(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key)
+            _refuse_nul(item)
+
+
 class InputModel(SQLModel):
-    """Request bodies: unknown or read-only fields are refused with 422."""
+    """Request bodies: unknown or read-only fields are refused with 422, and so is text with
+    NUL characters anywhere in it (PostgreSQL text cannot store them)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[assignment]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        _refuse_nul(value)
+        return value
 
 
 def enum_column(enum_values: type[Any], name: str) -> Any:

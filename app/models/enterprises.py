@@ -10,7 +10,7 @@ from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from app.ids import utcnow
-from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase
 from app.models.types import CountryCode, IsicCode, Name, ShortText
 
 
@@ -70,9 +70,9 @@ class EnterpriseCreate(EnterpriseBase, InputModel):
 
 
 class EnterpriseUpdate(InputModel):
-    name: Name | None = None
-    country: CountryCode | None = None
-    sector: IsicCode | None = None
+    name: Name | NoNull = None
+    country: CountryCode | NoNull = None
+    sector: IsicCode | NoNull = None
     employees_female: int | None = PydanticField(default=None, ge=0, le=1_000_000)
     employees_male: int | None = PydanticField(default=None, ge=0, le=1_000_000)
     products: ShortText | None = None

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.ids import utcnow, uuid7
-from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
 from app.models.enums import Gender, IdeaCategory, IdeaStatus, ParticipantRole
 from app.models.types import CurrencyCode, Name, ShortText
 
@@ -66,6 +66,7 @@ Amount = Annotated[
             "type": "number",
             "minimum": 0,
             "exclusiveMaximum": 1e16,
+            "multipleOf": 0.01,
             "description": "Non-negative, at most 2 decimal places.",
         }
     ),
@@ -141,15 +142,15 @@ class IdeaCreate(InputModel):
 class IdeaUpdate(InputModel):
     """Every field optional; `status` changes only through `/v1/ideas/{id}/transitions`."""
 
-    title: Name | None = None
-    category: IdeaCategory | None = None
+    title: Name | NoNull = None
+    category: IdeaCategory | NoNull = None
     description: LongText | None = None
     training_id: UUID | None = None
     visit_id: UUID | None = None
     expected_annual_savings: Money | None = None
     investment: Money | None = None
     expected_effect: ExpectedEffect | None = None
-    owner_team: OwnerTeam | None = None
+    owner_team: OwnerTeam | NoNull = None
 
 
 def _money(amount: Decimal | None, currency: str | None) -> dict[str, Any] | None:

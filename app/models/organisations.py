@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from app.models.base import InputModel, PublicBase, TableBase, enum_column
+from app.models.base import InputModel, NoNull, PublicBase, TableBase, enum_column
 from app.models.types import CountryCode, Name, OrganisationKind
 
 
@@ -28,7 +28,7 @@ class OrganisationCreate(InputModel):
 
 
 class OrganisationUpdate(InputModel):
-    name: Name | None = None
+    name: Name | NoNull = None
     country: CountryCode | None = None
 
 

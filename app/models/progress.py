@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.models.base import TIMESTAMP
+from app.models.enums import MetricDirection
 from app.models.ideas import Money
 
 
@@ -29,6 +30,7 @@ class ProgressRecord(SQLModel, table=True):
     country: str = Field(max_length=2, index=True)
     sector: str = Field(max_length=5, index=True)
     record: dict[str, Any] = Field(sa_type=JSONB)
+    body: str = Field(sa_type=sa.Text, description="`record` rendered as JSON text once, served as-is.")
     updated_at: datetime = Field(sa_type=TIMESTAMP)
 
 
@@ -70,7 +72,7 @@ class MetricLatest(MetricBaseline):
 class MetricProgress(SQLModel):
     metric: str
     unit: str
-    direction: str
+    direction: MetricDirection
     baseline: MetricBaseline | None
     latest: MetricLatest | None
     change_abs: float | None
@@ -111,7 +113,7 @@ class ProgressPage(SQLModel):
 class MetricPortfolio(SQLModel):
     metric: str
     unit: str
-    direction: str
+    direction: MetricDirection
     enterprises_measured: int = PydanticField(description="Enterprises with both a baseline and a latest value.")
     enterprises_improved: int
     total_change_abs: float | None

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from pydantic import Field as PydanticField
 from sqlmodel import Field
 
-from app.models.base import InputModel, PublicBase, TableBase, enum_column
+from app.models.base import InputModel, NoNull, PublicBase, TableBase, enum_column
 from app.models.enums import IdeaCategory, MetricDirection, MetricKind
-from app.models.types import CountryCode, Name, ShortText
+from app.models.types import NOT_BLANK, CountryCode, Name, ShortText
 
 
 class Metric(TableBase, table=True):
@@ -60,12 +60,12 @@ MetricCode = Annotated[
 ]
 Unit = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=20),
+    StringConstraints(min_length=1, max_length=20, pattern=NOT_BLANK),
     PydanticField(description="Unit of the values (`%` marks a percentage, 0-100).", examples=["kWh"]),
 ]
 KgCo2e = Annotated[float, PydanticField(gt=0, allow_inf_nan=False, description="kg CO2e per unit of the metric.")]
 FactorYear = Annotated[int, PydanticField(ge=1990, le=2100, description="Year the factor refers to.")]
-Source = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Source = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NOT_BLANK)]
 
 
 class MetricCreate(InputModel):
@@ -97,11 +97,11 @@ class MetricCreate(InputModel):
 class MetricUpdate(InputModel):
     """`code` is immutable: results, ideas and factors refer to it."""
 
-    name: Name | None = None
-    unit: Unit | None = None
-    direction: MetricDirection | None = None
-    kind: MetricKind | None = None
-    category: IdeaCategory | None = None
+    name: Name | NoNull = None
+    unit: Unit | NoNull = None
+    direction: MetricDirection | NoNull = None
+    kind: MetricKind | NoNull = None
+    category: IdeaCategory | NoNull = None
     description: ShortText | None = None
 
     @model_validator(mode="after")
@@ -147,10 +147,10 @@ class EmissionFactorCreate(InputModel):
 class EmissionFactorUpdate(InputModel):
     """The metric of a factor is fixed; create a new factor for another metric."""
 
-    kg_co2e_per_unit: KgCo2e | None = None
+    kg_co2e_per_unit: KgCo2e | NoNull = None
     country: CountryCode | None = PydanticField(default=None, description="null: the global default.")
-    source: Source | None = None
-    year: FactorYear | None = None
+    source: Source | NoNull = None
+    year: FactorYear | NoNull = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> EmissionFactorUpdate:

@@ -11,9 +11,10 @@ from pydantic import ConfigDict, StringConstraints, computed_field, model_valida
 from pydantic import Field as PydanticField
 from sqlmodel import Field
 
-from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
 from app.models.enums import ResultSource
 from app.models.reference import MetricCode, refuse_nulls
+from app.models.types import NOT_BLANK, IsoDate
 
 
 class Result(TableBase, table=True):
@@ -48,7 +49,7 @@ Value = Annotated[
 ]
 UnitCheck = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=20),
+    StringConstraints(min_length=1, max_length=20, pattern=NOT_BLANK),
     PydanticField(description="Optional check: when given it must be the metric's unit.", examples=["%"]),
 ]
 SOURCE_DESCRIPTION = (
@@ -76,8 +77,8 @@ class ResultCreate(InputModel):
 
     enterprise_id: UUID
     metric: MetricCode
-    period_start: date
-    period_end: date = PydanticField(description="On or after `period_start`; both dates are inclusive.")
+    period_start: IsoDate
+    period_end: IsoDate = PydanticField(description="On or after `period_start`; both dates are inclusive.")
     value: Value
     unit: UnitCheck | None = None
     is_baseline: bool = False
@@ -90,14 +91,14 @@ class ResultCreate(InputModel):
 class ResultUpdate(InputModel):
     """Every field optional; the combination is validated again against the metric."""
 
-    metric: MetricCode | None = None
-    period_start: date | None = None
-    period_end: date | None = None
-    value: Value | None = None
+    metric: MetricCode | NoNull = None
+    period_start: IsoDate | NoNull = None
+    period_end: IsoDate | NoNull = None
+    value: Value | NoNull = None
     unit: UnitCheck | None = None
-    is_baseline: bool | None = None
+    is_baseline: bool | NoNull = None
     idea_id: UUID | None = None
-    source: ResultSource | None = PydanticField(default=None, description=SOURCE_DESCRIPTION)
+    source: ResultSource | NoNull = PydanticField(default=None, description=SOURCE_DESCRIPTION)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ResultUpdate:

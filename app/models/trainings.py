@@ -7,14 +7,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime, ConfigDict
+from pydantic import ConfigDict
 from pydantic import Field as PydanticField
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
 from app.models.enums import Gender, Module, ParticipantRole, TrainingStatus
-from app.models.types import Name
+from app.models.types import IsoDate, Name, Rfc3339
 
 
 class Training(TableBase, table=True):
@@ -69,8 +69,8 @@ class TrainingCreate(InputModel):
 
     module: Module
     title: Name
-    start_date: date
-    end_date: date = PydanticField(description="On or after `start_date`.")
+    start_date: IsoDate
+    end_date: IsoDate = PydanticField(description="On or after `start_date`.")
     place: Name | None = None
     status: TrainingStatus = TrainingStatus.planned
     trainer_ids: list[UUID] = PydanticField(
@@ -84,14 +84,14 @@ class TrainingCreate(InputModel):
 
 
 class TrainingUpdate(InputModel):
-    module: Module | None = None
-    title: Name | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    module: Module | NoNull = None
+    title: Name | NoNull = None
+    start_date: IsoDate | NoNull = None
+    end_date: IsoDate | NoNull = None
     place: Name | None = None
-    status: TrainingStatus | None = None
-    trainer_ids: list[UUID] | None = PydanticField(
-        default=None, max_length=MAX_TRAINERS, description="Replaces the whole list of trainers."
+    status: TrainingStatus | NoNull = None
+    trainer_ids: Annotated[list[UUID], PydanticField(max_length=MAX_TRAINERS)] | NoNull = PydanticField(
+        default=None, description="Replaces the whole list of trainers."
     )
 
 
@@ -136,15 +136,13 @@ class EnrollmentCreate(InputModel):
     enterprise_id: UUID
     participants: Participants = PydanticField(default_factory=list)
     attended: bool = False
-    completed_at: AwareDatetime | None = PydanticField(
-        default=None, description="Not before the training's start date."
-    )
+    completed_at: Rfc3339 | None = PydanticField(default=None, description="Not before the training's start date.")
 
 
 class EnrollmentUpdate(InputModel):
-    participants: Participants | None = None
-    attended: bool | None = None
-    completed_at: AwareDatetime | None = None
+    participants: Participants | NoNull = None
+    attended: bool | NoNull = None
+    completed_at: Rfc3339 | None = None
 
 
 class EnrollmentPublic(PublicBase):

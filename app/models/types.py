@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 
 def _country(value: str) -> str:
@@ -16,14 +18,64 @@ def _country(value: str) -> str:
     return code
 
 
+def _any_case(code: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in code)
+
+
+# The document lists exactly the codes accepted (either case), not merely "two letters".
+COUNTRY_PATTERN = "^(?:" + "|".join(_any_case(c.alpha_2) for c in pycountry.countries) + ")$"
+
 CountryCode = Annotated[
     str,
     StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$"),
     AfterValidator(_country),
-    Field(description="ISO 3166-1 alpha-2 country code.", examples=["IN"]),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 2,
+            "maxLength": 2,
+            "pattern": COUNTRY_PATTERN,
+            "description": "ISO 3166-1 alpha-2 country code (either case).",
+            "examples": ["IN"],
+        }
+    ),
 ]
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Pydantic would also read a number as a Unix time; the contract says RFC 3339 text."""
+    if isinstance(value, str) and _RFC3339.match(value):
+        return value
+    if isinstance(value, str | int | float | bool):
+        raise ValueError("expected an RFC 3339 date-time with offset, e.g. 2026-03-12T09:30:00Z")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+"""An instant with its offset, as RFC 3339 text only (no Unix numbers)."""
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    """Pydantic would also read a number as a Unix time; the contract says `YYYY-MM-DD`."""
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        return value
+    if isinstance(value, str | int | float | bool):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+"""A calendar date, as `YYYY-MM-DD` text only."""
+
+# Input text is stripped of surrounding whitespace (InputModel), so "not empty" means "holds a
+# character other than whitespace" — exactly the characters the stripping removes (Unicode White_Space).
+NOT_BLANK = "[^\t\n\x0b\x0c\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NOT_BLANK)]
 ShortText = Annotated[str, StringConstraints(max_length=2000)]
 Password = Annotated[
     str,
@@ -73,18 +125,36 @@ def _isic(value: str) -> str:
     raise ValueError(f"{value!r} is not an ISIC Rev.4 code (a section letter A-U, or a 2-4 digit division/group/class)")
 
 
+ISIC_PATTERN = "^(?:[A-Ua-u]|(?:" + "|".join(sorted(ISIC_DIVISIONS)) + ")[0-9]{0,2})$"
+
 IsicCode = Annotated[
     str,
     StringConstraints(min_length=1, max_length=4),
     AfterValidator(_isic),
-    Field(description="ISIC Rev.4 code: section letter, or division/group/class digits.", examples=["2219"]),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 4,
+            "pattern": ISIC_PATTERN,
+            "description": "ISIC Rev.4 code: section letter, or division/group/class digits.",
+            "examples": ["2219"],
+        }
+    ),
 ]
 
 CurrencyCode = Annotated[
     str,
     StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$"),
     AfterValidator(lambda v: _currency(v)),
-    Field(description="ISO 4217 currency code.", examples=["INR"]),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(c.alpha_3 for c in pycountry.currencies),
+            "description": "ISO 4217 currency code.",
+            "examples": ["INR"],
+        }
+    ),
 ]
 
 

@@ -8,8 +8,8 @@ from uuid import UUID
 from pydantic import ConfigDict, EmailStr
 from sqlmodel import Field
 
-from app.models.base import InputModel, PublicBase, TableBase, enum_column
-from app.models.types import Name, Password, Role
+from app.models.base import InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.types import IsoDate, Name, Password, Role
 
 
 class User(TableBase, table=True):
@@ -48,15 +48,15 @@ class UserCreate(InputModel):
     full_name: Name | None = None
     organisation_id: UUID | None = None
     enterprise_id: UUID | None = None
-    certified_until: date | None = None
+    certified_until: IsoDate | None = None
     is_active: bool = True
 
 
 class UserUpdate(InputModel):
-    password: Password | None = None
+    password: Password | NoNull = None
     full_name: Name | None = None
-    certified_until: date | None = None
-    is_active: bool | None = None
+    certified_until: IsoDate | None = None
+    is_active: bool | NoNull = None
 
 
 class UserPublic(PublicBase):

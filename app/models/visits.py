@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, StringConstraints
+from pydantic import AfterValidator, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TIMESTAMP, InputModel, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
 from app.models.enums import VisitKind, VisitStatus
+from app.models.types import Rfc3339
 
 
 class Visit(TableBase, table=True):
@@ -34,7 +35,7 @@ class VisitIdea(SQLModel, table=True):
 
 # --- API schemas ------------------------------------------------------------------------------
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
+UtcDatetime = Annotated[Rfc3339, AfterValidator(lambda value: value.astimezone(UTC))]
 Findings = Annotated[str, StringConstraints(max_length=20_000)]
 IdeaIds = Annotated[
     list[UUID],
@@ -71,12 +72,12 @@ class VisitCreate(InputModel):
 
 
 class VisitUpdate(InputModel):
-    scheduled_at: UtcDatetime | None = None
-    kind: VisitKind | None = None
-    expert_id: UUID | None = None
-    status: VisitStatus | None = None
+    scheduled_at: UtcDatetime | NoNull = None
+    kind: VisitKind | NoNull = None
+    expert_id: UUID | NoNull = None
+    status: VisitStatus | NoNull = None
     findings: Findings | None = None
-    idea_ids: IdeaIds | None = PydanticField(default=None, description="Replaces the set of ideas discussed.")
+    idea_ids: IdeaIds | NoNull = PydanticField(default=None, description="Replaces the set of ideas discussed.")
 
 
 class VisitPublic(PublicBase):

@@ -6,10 +6,10 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Query
-from pydantic import AwareDatetime
 
 from app.deps import CurrentPrincipal, SessionDep
 from app.models.audit import AuditEventPublic
+from app.models.types import Rfc3339
 from app.pagination import Page, PageDep
 from app.routers.common import LIST_ERRORS, make_router, page_of
 from app.services import audit as service
@@ -32,8 +32,8 @@ async def list_events(
     ] = None,
     object_type: Annotated[str | None, Query(max_length=40, description="e.g. `enterprise`, `result`.")] = None,
     object_id: UUID | None = None,
-    since: Annotated[AwareDatetime | None, Query(alias="from", description="Events at or after this instant.")] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to", description="Events before this instant.")] = None,
+    since: Annotated[Rfc3339 | None, Query(alias="from", description="Events at or after this instant.")] = None,
+    until: Annotated[Rfc3339 | None, Query(alias="to", description="Events before this instant.")] = None,
 ) -> AuditEventPage:
     """Admins only, oldest first. Events are written in the same transaction as the change."""
     rows, cursor = await service.list_events(

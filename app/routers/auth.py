@@ -60,10 +60,11 @@ class TokenRequest(BaseModel):
 
 class RevokeRequest(BaseModel):
     model_config = ConfigDict(
-        extra="ignore", json_schema_extra={"examples": [{"token": "<refresh token>", "token_type_hint": "refresh_token"}]}
+        extra="ignore",
+        json_schema_extra={"examples": [{"token": "<refresh token>", "token_type_hint": "refresh_token"}]},
     )
 
-    token: str = Field(max_length=4096, description="The refresh token to revoke.")
+    token: str = Field(min_length=1, max_length=4096, description="The refresh token to revoke.")
     token_type_hint: str | None = Field(default=None, max_length=50)
 
 
@@ -74,7 +75,16 @@ class RevokeResult(BaseModel):
 OAUTH_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": OAuthError, "description": "OAuth2 error (RFC 6749 §5.2), e.g. `invalid_grant`."},
     401: {"model": OAuthError, "description": "Client authentication failed (`invalid_client`)."},
-    **problem_responses(413, 415, 422, 429),
+    **problem_responses(413, 415, 422),
+    # Two sources: the failed-login throttle answers in OAuth2 form, the per-address rate limit
+    # (middleware, before the endpoint) with problem details.
+    429: {
+        "description": "Too many requests: failed logins (`invalid_grant`) or the address's rate limit.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}},
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+        },
+    },
 }
 
 

@@ -62,7 +62,8 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         swagger_js_url=f"{STATIC_URL}/swagger-ui-bundle.js",
         swagger_css_url=f"{STATIC_URL}/swagger-ui.css",
         swagger_favicon_url=f"{STATIC_URL}/favicon.png",
-        swagger_ui_parameters={"persistAuthorization": True, "displayOperationId": True},
+        # No validator badge: it would call validator.swagger.io, and the docs must work offline.
+        swagger_ui_parameters={"persistAuthorization": True, "displayOperationId": True, "validatorUrl": None},
     )
 
 
@@ -71,15 +72,25 @@ async def swagger_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()
 
 
+# ReDoc's bundle loads its "API docs by Redocly" logo from a CDN, unconditionally; this policy
+# keeps the page on this server (the logo simply does not show), so it works offline.
+REDOC_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'"
+)
+
+
 @router.get("/redoc", include_in_schema=False)
 async def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url="/openapi.json",
         title=request.app.title + " — reference",
         redoc_js_url=f"{STATIC_URL}/redoc.standalone.js",
         redoc_favicon_url=f"{STATIC_URL}/favicon.png",
         with_google_fonts=False,
     )
+    page.headers["Content-Security-Policy"] = REDOC_CSP
+    return page
 
 
 def docs_assets() -> StaticFiles:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -11,6 +10,7 @@ from fastapi import Query, Request, Response
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
 from app.models.results import ResultCreate, ResultPublic, ResultUpdate
+from app.models.types import IsoDate
 from app.pagination import Page, PageDep
 from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router
 from app.services import crud
@@ -36,9 +36,11 @@ async def list_results(
         bool | None, Query(description="Only verified (`true`) or unverified (`false`) results.")
     ] = None,
     period_end_from: Annotated[
-        date | None, Query(alias="from", description="`period_end` on or after this date.")
+        IsoDate | None, Query(alias="from", description="`period_end` on or after this date.")
     ] = None,
-    period_end_to: Annotated[date | None, Query(alias="to", description="`period_end` on or before this date.")] = None,
+    period_end_to: Annotated[
+        IsoDate | None, Query(alias="to", description="`period_end` on or before this date.")
+    ] = None,
 ) -> ResultPage:
     """The results of the enterprises the caller may see (buyers: those with an active supplier link)."""
     items, cursor = await service.list_results(

@@ -97,7 +97,7 @@ async def accept_link(
 async def revoke_link(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, link_id: UUID
 ) -> Response:
-    """Either side may end the link: the buyer, the enterprise's users, its partner or an admin.
+    """Either side may end the link: the buyer or the enterprise's users (or an admin).
     The buyer's access ends at once. Revocation is final (revoking again is 409); a new invite
     starts a new link."""
     link = await service.revoke_link(session, principal, link_id)

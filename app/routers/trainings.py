@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
 from app.models.enums import Module, TrainingStatus
 from app.models.trainings import TrainingCreate, TrainingPublic, TrainingUpdate
+from app.models.types import IsoDate
 from app.pagination import Page, PageDep
 from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router
 from app.services import crud
@@ -34,10 +34,10 @@ async def list_trainings(
     status: TrainingStatus | None = None,
     partner_id: UUID | None = None,
     start_from: Annotated[
-        date | None, Query(alias="from", description="Only trainings starting on or after this date.")
+        IsoDate | None, Query(alias="from", description="Only trainings starting on or after this date.")
     ] = None,
     start_to: Annotated[
-        date | None, Query(alias="to", description="Only trainings starting on or before this date.")
+        IsoDate | None, Query(alias="to", description="Only trainings starting on or before this date.")
     ] = None,
 ) -> TrainingPage:
     """A partner's and its experts' trainings are their organisation's; an SME user sees the

@@ -6,11 +6,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Query, Request, Response
-from pydantic import AwareDatetime
 
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
 from app.models.enums import VisitKind, VisitStatus
+from app.models.types import Rfc3339
 from app.models.visits import VisitCreate, VisitPublic, VisitUpdate
 from app.pagination import Page, PageDep
 from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router
@@ -25,11 +25,9 @@ class VisitPage(Page[VisitPublic]):
 
 
 ScheduledFrom = Annotated[
-    AwareDatetime | None, Query(alias="from", description="Only visits scheduled at or after this instant.")
+    Rfc3339 | None, Query(alias="from", description="Only visits scheduled at or after this instant.")
 ]
-ScheduledTo = Annotated[
-    AwareDatetime | None, Query(alias="to", description="Only visits scheduled before this instant.")
-]
+ScheduledTo = Annotated[Rfc3339 | None, Query(alias="to", description="Only visits scheduled before this instant.")]
 
 
 @router.get("", name="list", summary="List visits", response_model=VisitPage, responses=LIST_ERRORS)

@@ -106,7 +106,9 @@ PERMISSIONS: dict[Resource, dict[Role, frozenset[Action]]] = {
     },
     Resource.supplier_links: {
         Role.admin: CRUD | {Action.accept, Action.revoke},
-        Role.partner: frozenset({R, C, Action.revoke}),
+        Role.partner: frozenset(
+            {R, C}
+        ),  # §4: a partner may link on the SME's behalf; revoking is the SME's or the buyer's
         Role.expert: NONE,
         Role.sme: frozenset({R, C, Action.accept, Action.revoke}),
         Role.buyer: frozenset({R, C, Action.revoke}),

@@ -31,6 +31,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import before_commit
+from app.errors import NotFound
 from app.models.enterprises import Enterprise
 from app.models.progress import ProgressRecord
 from app.models.reference import EmissionFactor, Metric
@@ -38,7 +39,7 @@ from app.models.trainings import Enrollment, Training
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import progress_sql
-from app.services.access import Action, Resource, get_visible, require, visible_enterprise_ids
+from app.services.access import Action, Resource, require, visible_enterprise_ids, visible_enterprises
 
 DIRTY = "progress_dirty"
 ALL = "progress_all"
@@ -99,19 +100,25 @@ async def refresh(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None
 
 
 async def get_record(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> bytes:
-    """One enterprise's record as JSON bytes (computed live if it was never stored)."""
+    """One enterprise's record as JSON bytes (computed live if it was never stored).
+
+    One statement checks visibility and reads the stored text (no ORM object is loaded)."""
     require(principal, Resource.progress, Action.read)
-    await get_visible(session, principal, Enterprise, enterprise_id)
-    stored = (
-        await session.exec(  # type: ignore[call-overload]
-            sa.text("SELECT record::text FROM progress_records WHERE enterprise_id = :id").bindparams(id=enterprise_id)
-        )
-    ).scalar_one_or_none()
+    query = (
+        select(Enterprise.id, ProgressRecord.body)
+        .select_from(Enterprise)
+        .outerjoin(ProgressRecord, ProgressRecord.enterprise_id == Enterprise.id)  # type: ignore[arg-type]
+        .where(Enterprise.id == enterprise_id, visible_enterprises(principal))
+    )
+    found = (await session.exec(query)).first()
+    if found is None:
+        raise NotFound("enterprise not found")
+    stored = found[1]
     if stored is None:
         await refresh(session, [enterprise_id])
         stored = (
             await session.exec(  # type: ignore[call-overload]
-                sa.text("SELECT record::text FROM progress_records WHERE enterprise_id = :id").bindparams(
+                sa.text("SELECT body FROM progress_records WHERE enterprise_id = :id").bindparams(
                     id=enterprise_id
                 )
             )
@@ -119,13 +126,26 @@ async def get_record(session: AsyncSession, principal: Principal, enterprise_id:
     return str(stored).encode()
 
 
-def _visible_records(principal: Principal) -> Any:
-    query = select(
-        ProgressRecord.updated_at, ProgressRecord.enterprise_id, sa.cast(ProgressRecord.record, sa.Text).label("body")
-    )
+def _visible_keys(principal: Principal) -> Any:
+    query = select(ProgressRecord.updated_at, ProgressRecord.enterprise_id)
     if not principal.is_admin:
         query = query.where(ProgressRecord.enterprise_id.in_(visible_enterprise_ids(principal)))  # type: ignore[attr-defined]
     return query
+
+
+def _with_bodies(page_keys: Any) -> Any:
+    """The page's keys first, the record text only for those rows (a deferred join): the
+    planner would otherwise read the body of every visible row before sorting."""
+    keys = page_keys.subquery("k")
+    return (
+        select(
+            ProgressRecord.updated_at,
+            ProgressRecord.enterprise_id,
+            ProgressRecord.body,
+        )
+        .join(keys, keys.c.enterprise_id == ProgressRecord.enterprise_id)
+        .order_by(ProgressRecord.updated_at, ProgressRecord.enterprise_id)  # type: ignore[arg-type]
+    )
 
 
 async def list_records(
@@ -136,9 +156,9 @@ async def list_records(
     sector: str | None,
     updated_since: datetime | None,
 ) -> tuple[list[bytes], str | None]:
-    """A page of records in (updated_at, enterprise_id) order, as JSON bytes."""
+    """A page of records in (updated_at, enterprise_id) order, as JSON bytes (one statement)."""
     require(principal, Resource.progress, Action.read)
-    query = _visible_records(principal)
+    query = _visible_keys(principal)
     if country is not None:
         query = query.where(ProgressRecord.country == country)
     if sector is not None:
@@ -146,7 +166,7 @@ async def list_records(
     if updated_since is not None:
         query = query.where(ProgressRecord.updated_at >= updated_since)
     rows, cursor = await page.fetch(
-        session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id]
+        session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id], wrap=_with_bodies
     )
     return [row.body.encode() for row in rows], cursor
 

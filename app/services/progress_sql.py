@@ -148,14 +148,17 @@ WITH stamp AS (
            AS ts
 ),
 computed AS ({COMPUTE})
-INSERT INTO progress_records AS p (enterprise_id, partner_id, country, sector, record, updated_at)
-SELECT c.enterprise_id, c.partner_id, c.country, c.sector,
-       c.record || jsonb_build_object('updated_at', to_char(stamp.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
-       stamp.ts
-FROM computed c CROSS JOIN stamp
+INSERT INTO progress_records AS p (enterprise_id, partner_id, country, sector, record, body, updated_at)
+SELECT c.enterprise_id, c.partner_id, c.country, c.sector, s.record, s.record::text, stamp.ts
+FROM computed c
+CROSS JOIN stamp
+CROSS JOIN LATERAL (
+    SELECT c.record || jsonb_build_object(
+        'updated_at', to_char(stamp.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) AS record
+) s
 ON CONFLICT (enterprise_id) DO UPDATE
 SET partner_id = EXCLUDED.partner_id, country = EXCLUDED.country, sector = EXCLUDED.sector,
-    record = EXCLUDED.record, updated_at = EXCLUDED.updated_at
+    record = EXCLUDED.record, body = EXCLUDED.body, updated_at = EXCLUDED.updated_at
 """
 
 # A transaction-scoped advisory lock key ("s4c progress").
