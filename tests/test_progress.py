@@ -171,3 +171,56 @@ async def test_portfolio_for_a_buyer(client, factory):
     assert (d["enterprises_measured"], d["enterprises_improved"]) == (3, 2)
     assert d["median_change_pct"] == -20.0
     assert body["total_reduction_tco2e_per_year"] == pytest.approx(26.8 - 16.08 + 26.8 - 21.44 + 26.8 - 32.16, abs=0.02)
+
+
+class _StatementCounter:
+    def __init__(self, engine):
+        self.engine, self.count = engine, 0
+
+    def __enter__(self):
+        from sqlalchemy import event
+
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._hit)
+        return self
+
+    def __exit__(self, *exc):
+        from sqlalchemy import event
+
+        event.remove(self.engine.sync_engine, "before_cursor_execute", self._hit)
+
+    def _hit(self, *args):
+        self.count += 1
+
+
+async def _statements_for(client, headers, url, session) -> int:
+    engine = session.bind.engine if hasattr(session.bind, "engine") else session.bind
+    with _StatementCounter(engine) as counter:
+        r = await client.get(url, headers=headers)
+        assert r.status_code == 200, r.text
+    return counter.count
+
+
+async def test_queries_are_bounded_whatever_the_data_size(client, factory, session):
+    buyer = await factory.user("buyer")
+    h = factory.auth(buyer)
+    ents = []
+    counts = []
+    for size in (3, 40):
+        while len(ents) < size:
+            ent = await enterprise(factory)
+            await result(factory, ent, "water", 1200, Y2023, baseline=True)
+            await result(factory, ent, "water", 100, Y2025)
+            await factory.save(
+                SupplierLink(enterprise_id=ent.id, buyer_id=buyer.organisation_id, status=LinkStatus.active)
+            )
+            ents.append(ent)
+        await progress.refresh(session, [e.id for e in ents])
+        await progress.refresh_pending(session)
+        page = await _statements_for(client, h, "/v1/progress?limit=500", session)
+        assert len((await client.get("/v1/progress?limit=500", headers=h)).json()["items"]) == size
+        single = await _statements_for(client, h, f"/v1/enterprises/{ents[0].id}/progress", session)
+        portfolio = await _statements_for(client, h, "/v1/portfolio", session)
+        counts.append((page, single, portfolio))
+    # Principal lookup + one query for the page / record / aggregates (+ the test session's savepoints).
+    assert all(n <= 6 for n in counts[0]), counts
+    assert counts[0] == counts[1], f"statement counts grew with the data: {counts}"
