@@ -224,3 +224,29 @@ async def test_queries_are_bounded_whatever_the_data_size(client, factory, sessi
     # Principal lookup + one query for the page / record / aggregates (+ the test session's savepoints).
     assert all(n <= 6 for n in counts[0]), counts
     assert counts[0] == counts[1], f"statement counts grew with the data: {counts}"
+
+
+async def test_progress_bytes_match_the_declared_schema(app, client, factory, session):
+    """The records are built by PostgreSQL, not Pydantic: prove they still match the OpenAPI document."""
+    import jsonschema_rs
+
+    ent = await enterprise(factory)
+    await result(factory, ent, "yield_rate", 78, Y2023, baseline=True)
+    await result(factory, ent, "yield_rate", 95, Y2025, verified=True)
+    await result(factory, ent, "diesel", 10_000, Y2023, baseline=True)
+    await result(factory, ent, "diesel", 6_000, Y2025)
+    await result(factory, ent, "water", 5, Y2023, baseline=True)
+    other = await enterprise(factory)  # an enterprise with nothing recorded yet
+    await progress.refresh(session, [ent.id, other.id])
+    admin = factory.auth(await factory.user("admin"))
+    components = app.openapi()["components"]
+
+    def validate(name: str, instance: object) -> None:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+        errors = [str(e) for e in jsonschema_rs.validator_for(schema).iter_errors(instance)]
+        assert not errors, errors
+
+    for eid in (ent.id, other.id):
+        validate("ProgressRecordPublic", (await client.get(f"/v1/enterprises/{eid}/progress", headers=admin)).json())
+    validate("ProgressPage", (await client.get("/v1/progress?limit=500", headers=admin)).json())
+    validate("Portfolio", (await client.get("/v1/portfolio", headers=admin)).json())
