@@ -118,9 +118,7 @@ async def get_record(session: AsyncSession, principal: Principal, enterprise_id:
         await refresh(session, [enterprise_id])
         stored = (
             await session.exec(  # type: ignore[call-overload]
-                sa.text("SELECT body FROM progress_records WHERE enterprise_id = :id").bindparams(
-                    id=enterprise_id
-                )
+                sa.text("SELECT body FROM progress_records WHERE enterprise_id = :id").bindparams(id=enterprise_id)
             )
         ).scalar_one()
     return str(stored).encode()
