@@ -178,12 +178,15 @@ def print_demo_logins(summary: DemoSummary, base: str = "http://127.0.0.1:8000")
         print("demo data loaded: 1 partner, 2 experts, 2 lead buyers, 3 enterprises (IN, GH, CN)")
     else:
         print("demo data already present: nothing new was created")
-    if settings.first_admin_email:
+    generated = settings.data_dir / "first_admin_password"
+    if settings.first_admin_email and settings.environment == "development" and generated.exists():
+        admin = f"{settings.first_admin_email} (password in {generated})"
+    elif settings.first_admin_email:
         admin = f"{settings.first_admin_email} (password: FIRST_ADMIN_PASSWORD)"
+    elif settings.environment == "development":
+        admin = f"admin@score4climate.local (`score4climate serve` creates it; password in {generated})"
     else:
         admin = "set FIRST_ADMIN_EMAIL/FIRST_ADMIN_PASSWORD, or `score4climate create-user --role admin`"
-    if settings.environment == "development" and not settings.first_admin_email:
-        admin = f"admin@score4climate.local (`score4climate serve` creates it; password in {settings.data_dir}/first_admin_password)"
     rows = [("admin", admin, "")] + [(login.role, login.email, login.who) for login in summary.logins]
     width = max(len(role) for role, _, _ in rows)
     email_width = max(len(email) for role, email, _ in rows if role != "admin")

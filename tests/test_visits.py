@@ -251,3 +251,17 @@ async def test_delete_visit_that_is_an_ideas_origin_is_409(client, factory):
     assert (await client.delete(f"/v1/visits/{visit.id}", headers=factory.auth(w.expert))).status_code == 409
     other = await f.visit(factory, w.ent_a, w.expert)
     assert (await client.delete(f"/v1/visits/{other.id}", headers=factory.auth(w.expert))).status_code == 204
+
+
+async def test_expert_may_delete_only_own_visits(client, factory):
+    from tests.factories_ideas import assign, visit, world
+
+    w = await world(factory)
+    colleague = await factory.user("expert", organisation=w.partner_org)
+    await assign(factory, w.ent_a, colleague)
+    theirs = await visit(factory, w.ent_a, colleague)
+    mine = await visit(factory, w.ent_a, w.expert)
+    h = factory.auth(w.expert)
+    assert (await client.delete(f"/v1/visits/{theirs.id}", headers=h)).status_code == 403
+    assert (await client.get(f"/v1/visits/{theirs.id}", headers=h)).status_code == 200
+    assert (await client.delete(f"/v1/visits/{mine.id}", headers=h)).status_code == 204

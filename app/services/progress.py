@@ -228,6 +228,15 @@ def _csv_rows(record: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def _cell(value: Any) -> Any:
+    """JSON spelling for booleans and nulls, so CSV and JSON read the same."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else value
+
+
 def csv_lines(items: list[bytes], header: bool) -> bytes:
     """One CSV row per enterprise and metric (an enterprise without metrics gets one row)."""
     buffer = io.StringIO()
@@ -235,7 +244,7 @@ def csv_lines(items: list[bytes], header: bool) -> bytes:
     if header:
         writer.writerow(CSV_COLUMNS)
     for item in items:
-        writer.writerows(_csv_rows(orjson.loads(item)))
+        writer.writerows([_cell(v) for v in row] for row in _csv_rows(orjson.loads(item)))
     return buffer.getvalue().encode()
 
 

@@ -169,4 +169,6 @@ async def update_visit(
 async def delete_visit(session: AsyncSession, principal: Principal, visit_id: UUID) -> None:
     visit = await get_visible(session, principal, Visit, visit_id, for_update=True)
     require(principal, Resource.visits, Action.delete)
+    if principal.role is Role.expert and visit.expert_id != principal.id:
+        raise Forbidden("experts delete their own visits only")
     await crud.delete(session, principal, visit, "the visit")
