@@ -136,3 +136,13 @@ def test_request_body_examples_are_valid(app):
                 models[name].model_validate(example)
                 checked += 1
     assert checked >= 20
+
+
+def test_every_operation_has_a_description_for_integrators(app):
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in app.openapi()["paths"].items()
+        for method, op in item.items()
+        if not (op.get("description") or "").strip()
+    ]
+    assert not missing, missing

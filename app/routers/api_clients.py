@@ -64,6 +64,7 @@ async def create_api_client(
 async def get_api_client(
     request: Request, session: SessionDep, principal: CurrentPrincipal, api_client_id: UUID
 ) -> Response:
+    """One API client of your organisation. The secret is never shown again, only its prefix."""
     client = await service.get_api_client(session, principal, api_client_id)
     return object_response(request, ApiClientPublic.model_validate(client), crud.etag(client))
 
@@ -92,5 +93,6 @@ async def update_api_client(
     "/{api_client_id}", name="delete", summary="Delete an API client", status_code=204, responses=WRITE_ERRORS
 )
 async def delete_api_client(session: SessionDep, principal: CurrentPrincipal, api_client_id: UUID) -> Response:
+    """Deletes the client; its tokens stop working at once."""
     await service.delete_api_client(session, principal, api_client_id)
     return Response(status_code=204)

@@ -75,6 +75,7 @@ async def create_factor(
     responses=READ_ERRORS,
 )
 async def get_factor(request: Request, session: SessionDep, principal: CurrentPrincipal, factor_id: UUID) -> Response:
+    """One emission factor (kg CO2e per unit of a flow metric) with its country, source and year."""
     factor = await service.get_factor(session, principal, factor_id)
     return object_response(request, EmissionFactorPublic.model_validate(factor), crud.etag(factor))
 

@@ -79,6 +79,7 @@ async def create_enrollment(
 async def get_enrollment(
     request: Request, session: SessionDep, principal: CurrentPrincipal, enrollment_id: UUID
 ) -> Response:
+    """One enterprise's enrollment in a training: participants by role and gender, attendance, completion."""
     enrollment = await service.get_enrollment(session, principal, enrollment_id)
     return object_response(request, EnrollmentPublic.model_validate(enrollment), crud.etag(enrollment))
 
@@ -111,5 +112,6 @@ async def update_enrollment(
     responses=WRITE_ERRORS,
 )
 async def delete_enrollment(session: SessionDep, principal: CurrentPrincipal, enrollment_id: UUID) -> Response:
+    """Removes the enrollment (partners and admins). A completed prerequisite removed here no longer counts."""
     await service.delete_enrollment(session, principal, enrollment_id)
     return Response(status_code=204)

@@ -77,6 +77,7 @@ async def create_enterprise(
 async def get_enterprise(
     request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID
 ) -> Response:
+    """One enterprise you may see: a partner's own, an expert's assigned, an SME's own, or a buyer's active supplier. Otherwise 404."""
     enterprise = await service.get_enterprise(session, principal, enterprise_id)
     return object_response(request, EnterprisePublic.model_validate(enterprise), crud.etag(enterprise))
 
@@ -118,6 +119,7 @@ async def delete_enterprise(session: SessionDep, principal: CurrentPrincipal, en
     responses=READ_ERRORS,
 )
 async def list_experts(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> ExpertAssignmentList:
+    """The experts currently assigned to the enterprise (who may work on it)."""
     rows = await service.list_experts(session, principal, enterprise_id)
     return page_of(ExpertAssignmentList, ExpertAssignment, rows, None)
 

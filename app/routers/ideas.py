@@ -74,6 +74,7 @@ async def create_idea(
 
 @router.get("/{idea_id}", name="get", summary="Get an idea", response_model=IdeaPublic, responses=READ_ERRORS)
 async def get_idea(request: Request, session: SessionDep, principal: CurrentPrincipal, idea_id: UUID) -> Response:
+    """One idea of an enterprise you may see, with its current status. Sends an ETag."""
     idea = await service.get_idea(session, principal, idea_id)
     return object_response(request, IdeaPublic.model_validate(idea), crud.etag(idea))
 

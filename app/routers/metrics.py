@@ -67,6 +67,7 @@ async def create_metric(
 
 @router.get("/{metric_id}", name="get", summary="Get a metric", response_model=MetricPublic, responses=READ_ERRORS)
 async def get_metric(request: Request, session: SessionDep, principal: CurrentPrincipal, metric_id: UUID) -> Response:
+    """One KPI of the catalogue: code, unit, kind (`flow` or `level`) and which direction is better."""
     metric = await service.get_metric(session, principal, metric_id)
     return object_response(request, MetricPublic.model_validate(metric), crud.etag(metric))
 

@@ -70,6 +70,7 @@ async def create_organisation(
 async def get_organisation(
     request: Request, session: SessionDep, principal: CurrentPrincipal, organisation_id: UUID
 ) -> Response:
+    """One organisation, if you may see it (otherwise 404). Sends an ETag; `If-None-Match` answers 304."""
     org = await service.get_organisation(session, principal, organisation_id)
     return object_response(request, OrganisationPublic.model_validate(org), crud.etag(org))
 
@@ -89,6 +90,7 @@ async def update_organisation(
     body: OrganisationUpdate,
     if_match: IfMatch = None,
 ) -> Response:
+    """Admins only. Send `If-Match` with the ETag you read to avoid overwriting a concurrent change (412)."""
     org = await service.update_organisation(session, principal, organisation_id, body, if_match)
     return object_response(request, OrganisationPublic.model_validate(org), crud.etag(org))
 

@@ -75,6 +75,7 @@ async def create_result(
 
 @router.get("/{result_id}", name="get", summary="Get a result", response_model=ResultPublic, responses=READ_ERRORS)
 async def get_result(request: Request, session: SessionDep, principal: CurrentPrincipal, result_id: UUID) -> Response:
+    """One measured result of an enterprise you may see, with its verification state. Sends an ETag."""
     result = await service.get_result(session, principal, result_id)
     return object_response(request, result, crud.etag(result))
 

@@ -67,6 +67,7 @@ async def create_link(
     "/{link_id}", name="get", summary="Get a supplier link", response_model=SupplierLinkPublic, responses=READ_ERRORS
 )
 async def get_link(request: Request, session: SessionDep, principal: CurrentPrincipal, link_id: UUID) -> Response:
+    """One supplier link you are party to (the buyer, the enterprise, its partner). A pending invite reveals nothing of the enterprise."""
     link = await service.get_link(session, principal, link_id)
     return object_response(request, SupplierLinkPublic.model_validate(link), crud.etag(link))
 

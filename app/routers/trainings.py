@@ -68,6 +68,7 @@ async def create_training(
 async def get_training(
     request: Request, session: SessionDep, principal: CurrentPrincipal, training_id: UUID
 ) -> Response:
+    """One training session you may see, with its trainers. Sends an ETag."""
     training = await service.get_training(session, principal, training_id)
     return object_response(request, training, crud.etag(training))
 

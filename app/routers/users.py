@@ -62,6 +62,7 @@ async def create_user(
 
 @router.get("/{user_id}", name="get", summary="Get a user", response_model=UserPublic, responses=READ_ERRORS)
 async def get_user(request: Request, session: SessionDep, principal: CurrentPrincipal, user_id: UUID) -> Response:
+    """One user you may see (otherwise 404). Never shows the password. Sends an ETag."""
     user = await service.get_user(session, principal, user_id)
     return object_response(request, UserPublic.model_validate(user), crud.etag(user))
 
@@ -83,5 +84,6 @@ async def update_user(
 
 @router.delete("/{user_id}", name="delete", summary="Delete a user", status_code=204, responses=WRITE_ERRORS)
 async def delete_user(session: SessionDep, principal: CurrentPrincipal, user_id: UUID) -> Response:
+    """Admins, or partners for their experts and SME users. You cannot delete yourself; a user with recorded work (visits, verifications) is kept (409)."""
     await service.delete_user(session, principal, user_id)
     return Response(status_code=204)

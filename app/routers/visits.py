@@ -80,6 +80,7 @@ async def create_visit(
 
 @router.get("/{visit_id}", name="get", summary="Get a visit", response_model=VisitPublic, responses=READ_ERRORS)
 async def get_visit(request: Request, session: SessionDep, principal: CurrentPrincipal, visit_id: UUID) -> Response:
+    """One visit of an enterprise you may see (buyers never see visits). Sends an ETag."""
     visit, ideas = await service.get_visit(session, principal, visit_id)
     return object_response(request, VisitPublic.of(visit, ideas), crud.etag(visit))
 
