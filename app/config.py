@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    db_pool_pre_ping: bool = Field(
+        default=False,
+        description="Ping each connection on checkout. Off by default: a dropped connection is detected "
+        "on use (503, pool invalidated) and the ping costs a round trip on every request.",
+    )
 
     secret_key: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"

@@ -23,7 +23,7 @@ class Database:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
-            pool_pre_ping=True,
+            pool_pre_ping=settings.db_pool_pre_ping,
             connect_args={
                 "server_settings": {
                     "statement_timeout": str(settings.db_statement_timeout_ms),

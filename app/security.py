@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -118,7 +119,31 @@ def issue_token(
     return token, TokenClaims(subject, kind, role, organisation_id, version, jti, family_id, expires)
 
 
+_VERIFIED_ACCESS: OrderedDict[tuple[str, str], TokenClaims] = OrderedDict()
+_VERIFIED_ACCESS_MAX = 10_000
+
+
 def decode_token(settings: Settings, token: str, expected_type: TokenType) -> TokenClaims:
+    """Verify a token. Access tokens whose signature and claims were already verified are
+    remembered (by key and token) so a busy caller's token is not re-verified on every request;
+    expiry is still checked each time."""
+    if expected_type == "access":
+        cache_key = (settings.signing_key, token)
+        cached = _VERIFIED_ACCESS.get(cache_key)
+        if cached is not None:
+            if cached.expires_at <= utcnow():
+                _VERIFIED_ACCESS.pop(cache_key, None)
+                raise TokenInvalid("token expired")
+            return cached
+        claims = _decode(settings, token, expected_type)
+        _VERIFIED_ACCESS[cache_key] = claims
+        if len(_VERIFIED_ACCESS) > _VERIFIED_ACCESS_MAX:
+            _VERIFIED_ACCESS.popitem(last=False)
+        return claims
+    return _decode(settings, token, expected_type)
+
+
+def _decode(settings: Settings, token: str, expected_type: TokenType) -> TokenClaims:
     """Verify signature (pinned algorithm), `exp`, `iss`, `aud` and the token type."""
     if not token or len(token) > 8192:
         raise TokenInvalid("malformed token")

@@ -176,15 +176,26 @@ async def resolve_principal(session: AsyncSession, settings: Settings, token: st
         claims = security.decode_token(settings, token, "access")
     except security.TokenInvalid as exc:
         raise Unauthorized("the access token is invalid or expired") from exc
+    # Only the columns that decide access: no ORM object is built on this hot path.
     if claims.kind == "user":
-        user = await session.get(User, claims.subject)
-        if user is None or not user.is_active or user.auth_version != claims.version:
-            raise Unauthorized("the access token is no longer valid")
-        return principal_of_user(user)
-    client = await session.get(ApiClient, claims.subject)
-    if client is None or not client.is_active or client.auth_version != claims.version:
+        query = select(User.role, User.organisation_id, User.enterprise_id).where(
+            User.id == claims.subject, User.is_active, User.auth_version == claims.version
+        )
+    else:
+        query = select(ApiClient.role, ApiClient.organisation_id, sa.null()).where(
+            ApiClient.id == claims.subject, ApiClient.is_active, ApiClient.auth_version == claims.version
+        )
+    row = (await session.exec(query)).first()  # type: ignore[call-overload]
+    if row is None:
         raise Unauthorized("the access token is no longer valid")
-    return principal_of_client(client)
+    role, organisation_id, enterprise_id = row
+    return Principal(
+        kind=claims.kind,
+        id=claims.subject,
+        role=Role(role),
+        organisation_id=organisation_id,
+        enterprise_id=enterprise_id,
+    )
 
 
 async def ensure_first_admin(session: AsyncSession, settings: Settings) -> bool:
