@@ -48,7 +48,8 @@ _DROPPED = ("another operation (2) is in progress", "protocol is in an unexpecte
 
 def _detect_dropped_connection(context: ExceptionContext) -> None:
     """Tell SQLAlchemy that such an error is a disconnect, so the connection is discarded (not
-    returned to the pool), pre-ping replaces it, and the error answers 503 (see errors.py)."""
+    returned to the pool), the pool renews its older connections, and the error answers 503
+    (see errors.py)."""
     if context.is_disconnect:
         return
     error = context.original_exception

@@ -195,11 +195,13 @@ def ensure_wrk() -> str:
 
 
 def lua_paths(name: str, paths: list[str], delay_ms: int | None = None) -> Path:
-    """A wrk script requesting random paths; with `delay_ms`, each connection pauses that long
-    between requests (paced load: connections x 1000 / delay_ms requests per second at most)."""
+    """A wrk script requesting random paths; with `delay_ms`, each connection pauses on average
+    that long between requests (paced load: connections x 1000 / delay_ms requests per second at
+    most). The pause is drawn uniformly from 0..2 x delay_ms so that the connections do not fire
+    in lock-step bursts, which would measure the burst rather than the rate."""
     script = DATA_DIR / f"bench-{name}.lua"
     body = ",\n".join(f'"{p}"' for p in paths)
-    pace = f"delay = function() return {delay_ms} end\n" if delay_ms is not None else ""
+    pace = f"delay = function() return math.random(0, {2 * delay_ms}) end\n" if delay_ms is not None else ""
     script.write_text(
         f"local paths = {{\n{body}\n}}\n"
         "math.randomseed(os.time())\n"
