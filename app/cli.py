@@ -94,7 +94,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
             f"-d username={settings.first_admin_email} -d password={settings.first_admin_password.get_secret_value()}\n",
             flush=True,
         )
-    uvicorn.run(app, host=host, port=port, http="httptools", loop="uvloop", log_config=None, proxy_headers=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        log_config=None,
+        proxy_headers=True,
+        timeout_keep_alive=30,
+    )
 
 
 def cmd_migrate(_: argparse.Namespace) -> None:

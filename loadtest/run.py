@@ -467,7 +467,9 @@ def pct(values: list[float], q: float) -> float:
 
 async def traffic(port: int, a: Tenant, b: Tenant, admin_email: str) -> Stats:
     stats = Stats()
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    # Idle connections are dropped by the client before the server's keep-alive timeout, so a
+    # request never races a server-side close (that race is a client artefact, not a server fault).
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client:
         people = await callers(client, a, b, admin_email)
         load = Load(client, a, b, stats)
