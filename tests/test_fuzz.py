@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID, uuid4
@@ -265,12 +264,20 @@ def test_stateful_links_as_every_role(fuzz_schema: Any) -> None:
         def validate_response(self, response: Response, case: Case, additional_checks: Any = None, **kw: Any) -> None:
             case.validate_response(response, checks=CHECKS, transport_kwargs=kw)
 
-    started = time.perf_counter()
-    Machine.run(
-        settings=hypothesis.settings(
-            HYPOTHESIS,
-            max_examples=max(3, EXAMPLES),
-            stateful_step_count=STATEFUL_STEPS,
+    # Short independent runs rather than one long one: the rules available at each step depend
+    # on what the live database answered, and one Hypothesis engine run over many examples
+    # eventually sees a different set of rules for a prefix it already explored, which it
+    # reports as "flaky data generation" - a property of the harness, not of the API.
+    rounds = max(1, EXAMPLES // 3)
+    for _ in range(rounds):
+        Machine.run(
+            settings=hypothesis.settings(
+                HYPOTHESIS,
+                max_examples=3,
+                derandomize=HYPOTHESIS.derandomize and rounds == 1,
+                stateful_step_count=STATEFUL_STEPS,
+                # No shrinking, for the same reason: a shortened replay meets other data.
+                # A failure is reported as it happened.
+                phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+            )
         )
-    )
-    assert time.perf_counter() - started >= 0

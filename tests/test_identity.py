@@ -135,3 +135,12 @@ async def test_api_client_secret_shown_once(client, factory):
     expert = await factory.user("expert")
     assert (await client.get("/v1/api-clients", headers=factory.auth(expert))).status_code == 403
     assert (await client.post("/v1/api-clients", json={"name": "x"}, headers=factory.auth(expert))).status_code == 403
+
+
+async def test_spaces_are_part_of_a_password(client, factory):
+    user = await factory.user("buyer")
+    r = await client.patch(f"/v1/users/{user.id}", json={"password": "   spaced out   "}, headers=factory.auth(user))
+    assert r.status_code == 200, r.text
+    login = {"grant_type": "password", "username": user.email}
+    assert (await client.post("/v1/auth/token", data={**login, "password": "spaced out"})).status_code == 400
+    assert (await client.post("/v1/auth/token", data={**login, "password": "   spaced out   "})).status_code == 200

@@ -79,7 +79,7 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whit
 ShortText = Annotated[str, StringConstraints(max_length=2000)]
 Password = Annotated[
     str,
-    StringConstraints(min_length=8, max_length=1024),
+    StringConstraints(min_length=8, max_length=1024, strip_whitespace=False),  # spaces are part of a password
     Field(description="At least 8 characters (1,024 at most).", examples=["correct horse battery staple"]),
 ]
 
