@@ -22,8 +22,8 @@ run: $(STAMP) ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATA
 	$(BIN)/score4climate serve
 
 test: $(STAMP) ## ruff, mypy and the whole test suite on a real PostgreSQL
-	$(BIN)/ruff check app tests alembic
-	$(BIN)/ruff format --check app tests alembic
+	$(BIN)/ruff check app tests alembic bench loadtest
+	$(BIN)/ruff format --check app tests alembic bench loadtest
 	$(BIN)/mypy app
 	$(BIN)/pytest -n auto
 
@@ -31,15 +31,15 @@ fuzz: $(STAMP) ## Schemathesis over every operation and role with many examples 
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_COVERAGE=1 $(BIN)/pytest -p no:cacheprovider -n auto tests/test_fuzz.py
 
 lint: $(STAMP) ## ruff lint + format check
-	$(BIN)/ruff check app tests alembic
-	$(BIN)/ruff format --check app tests alembic
+	$(BIN)/ruff check app tests alembic bench loadtest
+	$(BIN)/ruff format --check app tests alembic bench loadtest
 
 typecheck: $(STAMP) ## mypy (strict)
 	$(BIN)/mypy app
 
 format: $(STAMP) ## apply ruff formatting and safe fixes
-	$(BIN)/ruff check --fix app tests alembic
-	$(BIN)/ruff format app tests alembic
+	$(BIN)/ruff check --fix app tests alembic bench loadtest
+	$(BIN)/ruff format app tests alembic bench loadtest
 
 openapi: $(STAMP) ## write openapi.json from the app
 	$(BIN)/score4climate export-openapi

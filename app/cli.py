@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+
     from app.config import Settings
     from app.services.demo import DemoSummary
 
@@ -44,15 +46,20 @@ def resolve_database_url() -> str:
     return url
 
 
-def migrate(url: str) -> None:
+def alembic_config(url: str) -> Config:
+    """Alembic's configuration for the database at `url` (wherever the command runs from)."""
     from alembic.config import Config
-
-    from alembic import command
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "alembic"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "heads")
+    return cfg
+
+
+def migrate(url: str) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "heads")
 
 
 def _development_admin() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 log = logging.getLogger("app.embedded_db")
 
@@ -49,3 +49,24 @@ def database_url(data_dir: Path, database: str = "score4climate") -> str:
     ensure_database(socket_dir, user, database)
     log.info("embedded PostgreSQL ready", extra={"socket_dir": socket_dir, "database": database})
     return url_for(socket_dir, user, database)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def recreate_database(admin_dsn: str, name: str, *, drop_only: bool = False) -> None:
+    """Drop (and unless `drop_only`, create again) a scratch database: tests, bench, load."""
+    import asyncpg
+
+    if not _NAME.match(name):
+        raise ValueError(f"unsafe database name {name!r}")
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +31,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app import embedded_db  # noqa: E402
+from app.embedded_db import with_database  # noqa: E402
 from bench import seed as S  # noqa: E402
 
 DATA_DIR = ROOT / ".data"
@@ -51,35 +53,18 @@ def server_dsn() -> str:
     if explicit:
         url = explicit.replace("postgresql+asyncpg://", "postgresql://", 1)
         return with_database(url, "postgres")
-    from app import embedded_db
-
     socket_dir, user = embedded_db.start(DATA_DIR, folder="bench-pg")
     return f"postgresql://{user}@/postgres?host={socket_dir}"
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-async def recreate(admin: str) -> None:
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    finally:
-        await conn.close()
+async def recreate(admin_dsn: str) -> None:
+    await embedded_db.recreate_database(admin_dsn, DB_NAME)
 
 
 def migrate(sa_url: str) -> None:
-    from alembic.config import Config
+    from app.cli import migrate as apply_migrations
 
-    from alembic import command
-
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
-    cfg.set_main_option("sqlalchemy.url", sa_url.replace("%", "%%"))
-    command.upgrade(cfg, "heads")
+    apply_migrations(sa_url)
 
 
 def app_settings(sa_url: str):  # type: ignore[no-untyped-def]

@@ -1,4 +1,3 @@
-# ruff: noqa: S311, S603, ASYNC220, ASYNC230 - a load generator: pseudo-random picks, our own server
 """`make load`: concurrent mixed traffic of every role against the app served by uvicorn on
 loopback, with a fresh database, for a bounded time (issue 5, "Load and faults").
 
@@ -36,13 +35,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from app import embedded_db  # noqa: E402
+from app.embedded_db import with_database  # noqa: E402
+
 DATA_DIR = ROOT / ".data"
 DB_NAME = "s4c_load"
 SECONDS = float(os.environ.get("LOAD_SECONDS", "120"))
@@ -56,39 +57,22 @@ LINKED_PER_BUYER = 4
 # --- database -------------------------------------------------------------------------------
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 def server_dsn() -> str:
     explicit = os.environ.get("LOAD_DATABASE_URL")
     if explicit:
         return with_database(explicit.replace("postgresql+asyncpg://", "postgresql://", 1), "postgres")
-    from app import embedded_db
-
     socket_dir, user = embedded_db.start(DATA_DIR, folder="load-pg")
     return f"postgresql://{user}@/postgres?host={socket_dir}"
 
 
 async def recreate(admin_dsn: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    finally:
-        await conn.close()
+    await embedded_db.recreate_database(admin_dsn, DB_NAME)
 
 
 def migrate(sa_url: str) -> None:
-    from alembic.config import Config
+    from app.cli import migrate as apply_migrations
 
-    from alembic import command
-
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
-    cfg.set_main_option("sqlalchemy.url", sa_url.replace("%", "%%"))
-    command.upgrade(cfg, "heads")
+    apply_migrations(sa_url)
 
 
 # --- the world ------------------------------------------------------------------------------
@@ -214,7 +198,7 @@ async def start_server(sa_url: str) -> tuple[subprocess.Popen[bytes], int, Path]
         "ACCESS_TOKEN_TTL_SECONDS": str(int(SECONDS) + 900),
     }
     log_path = DATA_DIR / "load-app.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - handed to the server process
+    log = open(log_path, "wb")
     proc = subprocess.Popen(
         [UVICORN, "--factory", "app.main:create_app", "--host", "127.0.0.1", "--port", str(port)]
         + ["--workers", "1", "--no-access-log", "--log-level", "warning"],
