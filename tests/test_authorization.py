@@ -248,7 +248,8 @@ Prepare = Callable[[Ctx], Awaitable[Call]]
 #   (the consent itself, `active` at once); a buyer invites any enterprise by id (`pending`), so
 #   its `own` row invites side B's enterprise and its `other` row invites on behalf of buyer org Y.
 # - supplier-links-revoke: §6 gives partners "read own" only; revoking is the SME's and the buyer's.
-# - enterprises-list-experts, stories-get: read with the enterprise / its progress record.
+# - enterprises-list-experts: expert assignment is admin and partner business (§6 "—" for others).
+# - stories-get: read with its progress record.
 # - ideas-transition-to-verified, results-update-verified: variants of the operation above them.
 TABLE = """
 operation                      admin    partner  expert   sme      buyer
@@ -273,7 +274,7 @@ enterprises-create             201      201      403      403      403
 enterprises-get                200/200  200/404  200/404  200/404  200/404
 enterprises-update             200/200  200/404  403/404  200/404  403/404
 enterprises-delete             204/204  204/404  403/404  403/404  403/404
-enterprises-list-experts       200/200  200/404  200/404  200/404  200/404
+enterprises-list-experts       200/200  200/404  403/404  403/404  403/404
 enterprises-assign-expert      201/201  201/404  403/404  403/404  403/404
 enterprises-unassign-expert    204/204  204/404  403/404  403/404  403/404
 supplier-links-list            200      200      403      200      200

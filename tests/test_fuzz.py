@@ -45,7 +45,7 @@ from tests.two_tenants import ROLES, TwoTenants, seed, snapshot_reference, wipe
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 COVERAGE = os.environ.get("FUZZ_COVERAGE", "0") == "1"
-STATEFUL_STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", str(max(10, EXAMPLES * 2))))
+STATEFUL_STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", str(max(10, min(40, EXAMPLES * 2)))))
 
 HYPOTHESIS = hypothesis.settings(
     max_examples=EXAMPLES,

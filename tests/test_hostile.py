@@ -573,3 +573,13 @@ async def test_a_1_mb_password_is_refused_before_hashing(
         )
         assert response.status_code in (413, 422)
         assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-14:00"])
+async def test_instants_outside_utc_are_422_not_500(client, factory, instant):
+    """Found in review: converting these to UTC overflows."""
+    admin = await factory.user("admin")
+    r = await client.get("/v1/organisations", params={"updated_since": instant}, headers=factory.auth(admin))
+    assert r.status_code == 422, r.text
+    r = await client.get("/v1/visits", params={"from": instant}, headers=factory.auth(admin))
+    assert r.status_code == 422, r.text

@@ -335,3 +335,19 @@ async def test_buyer_sees_results_only_with_an_active_link(client, factory):
     assert (
         await client.patch(f"/v1/results/{res.id}", json={"value": 1.0}, headers=factory.auth(buyer))
     ).status_code == 403
+
+
+async def test_values_beyond_1e15_are_refused(client, factory):
+    """Found in review: huge values would overflow annualised sums for everyone's portfolio."""
+    from tests.factories_results import site
+
+    s = await site(factory)
+    body = {
+        "enterprise_id": str(s.enterprise.id),
+        "metric": "water",
+        "period_start": "2025-01-01",
+        "period_end": "2025-12-31",
+        "value": 1e300,
+    }
+    r = await client.post("/v1/results", json=body, headers=factory.auth(s.expert))
+    assert r.status_code == 422

@@ -509,3 +509,36 @@ async def test_sme_sees_the_training_it_is_enrolled_in(client, factory, world):
     await make_enrollment(factory, training, world["ent"])
     r = await client.get("/v1/trainings", headers=headers)
     assert [item["id"] for item in r.json()["items"]] == [str(training.id)]
+
+
+async def test_the_prerequisite_cannot_be_bypassed_afterwards(client, factory):
+    """Found in review: changing a training's module, or un-completing/deleting the only
+    prerequisite, would leave a score4climate enrollment without its prerequisite."""
+    from tests.factories_trainings import make_enrollment, make_enterprise, make_training
+
+    partner = await factory.user("partner")
+    from app.models.organisations import Organisation
+
+    org = await factory.session.get(Organisation, partner.organisation_id)
+    ent = await make_enterprise(factory, org)
+    h = factory.auth(partner)
+    plain = await make_training(factory, org)  # workplace cooperation
+    other = await make_enterprise(factory, org)
+    await make_enrollment(factory, plain, other)  # not completed: no prerequisite for `other`
+    r = await client.patch(f"/v1/trainings/{plain.id}", json={"module": "score4climate"}, headers=h)
+    assert r.status_code == 409, r.text
+    empty = await make_training(factory, org)
+    assert (
+        await client.patch(f"/v1/trainings/{empty.id}", json={"module": "score_basics"}, headers=h)
+    ).status_code == 200
+
+    prerequisite = await make_enrollment(factory, await make_training(factory, org), ent, completed=True)
+    await make_enrollment(factory, await make_training(factory, org, module="score4climate"), ent)
+    r = await client.patch(f"/v1/enrollments/{prerequisite.id}", json={"completed_at": None}, headers=h)
+    assert r.status_code == 409, r.text
+    assert (await client.delete(f"/v1/enrollments/{prerequisite.id}", headers=h)).status_code == 409
+    second = await make_enrollment(
+        factory, await make_training(factory, org, module="score_basics"), ent, completed=True
+    )
+    assert (await client.delete(f"/v1/enrollments/{prerequisite.id}", headers=h)).status_code == 204
+    assert (await client.delete(f"/v1/enrollments/{second.id}", headers=h)).status_code == 409

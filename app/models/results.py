@@ -44,7 +44,11 @@ class Result(TableBase, table=True):
 Value = Annotated[
     float,
     PydanticField(
-        ge=0, allow_inf_nan=False, description="Finite and non-negative; 0-100 for `%` metrics.", examples=[78.0]
+        ge=0,
+        le=1e15,
+        allow_inf_nan=False,
+        description="Finite, non-negative and at most 10^15 (so annualised sums stay exact); 0-100 for `%` metrics.",
+        examples=[78.0],
     ),
 ]
 UnitCheck = Annotated[

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -53,7 +53,16 @@ def _rfc3339(value: Any) -> Any:
     return value
 
 
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+def _in_utc_range(value: datetime) -> datetime:
+    """An instant that cannot be expressed in UTC (year 1 or 9999 with an offset) is refused."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the date-time is out of range once converted to UTC") from exc
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc_range)]
 """An instant with its offset, as RFC 3339 text only (no Unix numbers)."""
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

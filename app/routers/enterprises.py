@@ -119,7 +119,8 @@ async def delete_enterprise(session: SessionDep, principal: CurrentPrincipal, en
     responses=READ_ERRORS,
 )
 async def list_experts(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> ExpertAssignmentList:
-    """The experts currently assigned to the enterprise (who may work on it)."""
+    """The experts currently assigned to the enterprise (who may work on it). Admins and the
+    enterprise's partner only."""
     rows = await service.list_experts(session, principal, enterprise_id)
     return page_of(ExpertAssignmentList, ExpertAssignment, rows, None)
 

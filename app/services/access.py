@@ -98,8 +98,8 @@ PERMISSIONS: dict[Resource, dict[Role, frozenset[Action]]] = {
         Role.buyer: READ,
     },
     Resource.expert_assignments: {
-        Role.admin: frozenset({C, D}),
-        Role.partner: frozenset({C, D}),
+        Role.admin: frozenset({R, C, D}),
+        Role.partner: frozenset({R, C, D}),
         Role.expert: NONE,
         Role.sme: NONE,
         Role.buyer: NONE,

@@ -13,7 +13,7 @@ from uuid import UUID
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import PrerequisiteNotMet, Unprocessable
+from app.errors import Conflict, PrerequisiteNotMet, Unprocessable
 from app.models.enterprises import Enterprise
 from app.models.enums import PREREQUISITE_MODULES, Module
 from app.models.trainings import Enrollment, EnrollmentCreate, EnrollmentUpdate, Training
@@ -33,8 +33,49 @@ def _check_completed(training: Training, completed_at: datetime | None) -> None:
         )
 
 
+_NEEDED = (
+    "this completed enrollment is the enterprise's only prerequisite for its score4climate enrollment; "
+    "remove that enrollment first"
+)
+
+
+async def _lock_enterprise(session: AsyncSession, enterprise_id: UUID) -> None:
+    """Serialise prerequisite checks and changes of one enterprise's enrollments."""
+    await session.exec(select(Enterprise.id).where(Enterprise.id == enterprise_id).with_for_update())
+
+
+async def _depends_on_prerequisite(session: AsyncSession, enrollment: Enrollment) -> bool:
+    """True when removing this enrollment's completion would leave a score4climate enrollment
+    of the same enterprise without any completed prerequisite."""
+    training = await session.get(Training, enrollment.training_id)
+    if training is None or training.module not in PREREQUISITE_MODULES or enrollment.completed_at is None:
+        return False
+    await _lock_enterprise(session, enrollment.enterprise_id)
+    in_score4climate = (
+        select(Enrollment.id)
+        .join(Training, Training.id == Enrollment.training_id)  # type: ignore[arg-type]
+        .where(Enrollment.enterprise_id == enrollment.enterprise_id, Training.module == Module.score4climate)
+        .limit(1)
+    )
+    if (await session.exec(in_score4climate)).first() is None:
+        return False
+    other_prerequisite = (
+        select(Enrollment.id)
+        .join(Training, Training.id == Enrollment.training_id)  # type: ignore[arg-type]
+        .where(
+            Enrollment.enterprise_id == enrollment.enterprise_id,
+            Enrollment.id != enrollment.id,
+            Enrollment.completed_at.is_not(None),  # type: ignore[union-attr]
+            Training.module.in_(sorted(PREREQUISITE_MODULES)),  # type: ignore[attr-defined]
+        )
+        .limit(1)
+    )
+    return (await session.exec(other_prerequisite)).first() is None
+
+
 async def ensure_prerequisite(session: AsyncSession, enterprise_id: UUID) -> None:
     """409 unless the enterprise completed a workplace cooperation or SCORE Basics training."""
+    await _lock_enterprise(session, enterprise_id)
     query = (
         select(Enrollment.id)
         .join(Training, Training.id == Enrollment.training_id)  # type: ignore[arg-type]
@@ -112,10 +153,14 @@ async def update_enrollment(
         training = await session.get(Training, enrollment.training_id)
         assert training is not None
         _check_completed(training, changes["completed_at"])
+    elif "completed_at" in changes and await _depends_on_prerequisite(session, enrollment):
+        raise Conflict(_NEEDED)
     return await crud.apply_changes(session, principal, enrollment, changes, if_match)
 
 
 async def delete_enrollment(session: AsyncSession, principal: Principal, enrollment_id: UUID) -> None:
     enrollment = await get_visible(session, principal, Enrollment, enrollment_id, for_update=True)
     require(principal, Resource.enrollments, Action.delete)
+    if await _depends_on_prerequisite(session, enrollment):
+        raise Conflict(_NEEDED)
     await crud.delete(session, principal, enrollment, "the enrollment")

@@ -82,6 +82,7 @@ async def delete_enterprise(session: AsyncSession, principal: Principal, enterpr
 
 async def list_experts(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> list[EnterpriseExpert]:
     await get_visible(session, principal, Enterprise, enterprise_id)
+    require(principal, Resource.expert_assignments, Action.read)
     query = select(EnterpriseExpert).where(EnterpriseExpert.enterprise_id == enterprise_id)
     return list((await session.exec(query.order_by(EnterpriseExpert.created_at))).all())  # type: ignore[arg-type]
 

@@ -10,12 +10,12 @@ from uuid import UUID
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import Unprocessable
+from app.errors import Conflict, Unprocessable
 from app.http import ensure_match
 from app.ids import utcnow
 from app.models.enums import Module, TrainingStatus
 from app.models.organisations import Organisation
-from app.models.trainings import Training, TrainingCreate, TrainingPublic, TrainingTrainer, TrainingUpdate
+from app.models.trainings import Enrollment, Training, TrainingCreate, TrainingPublic, TrainingTrainer, TrainingUpdate
 from app.models.types import OrganisationKind, Role
 from app.models.users import User
 from app.pagination import PageParams
@@ -145,6 +145,11 @@ async def create_training(session: AsyncSession, principal: Principal, data: Tra
     return _public(training, sorted(trainers))
 
 
+async def _has_enrollments(session: AsyncSession, training_id: UUID) -> bool:
+    query = select(Enrollment.id).where(Enrollment.training_id == training_id).limit(1)
+    return (await session.exec(query)).first() is not None
+
+
 async def update_training(
     session: AsyncSession, principal: Principal, training_id: UUID, data: TrainingUpdate, if_match: str | None
 ) -> TrainingPublic:
@@ -155,6 +160,8 @@ async def update_training(
     for field in NOT_NULL:
         if field in changes and changes[field] is None:
             raise Unprocessable(f"{field} cannot be null", loc=("body", field))
+    if changes.get("module", training.module) != training.module and await _has_enrollments(session, training.id):
+        raise Conflict("the module of a training with enrollments cannot change (it would bypass the prerequisite)")
     wanted: list[UUID] | None = changes.pop("trainer_ids", None)
     start = changes.get("start_date", training.start_date)
     check_dates(start, changes.get("end_date", training.end_date))
