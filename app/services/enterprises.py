@@ -9,6 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import CertificationLapsed, NotFound, Unprocessable
+from app.ids import utcnow
 from app.models.enterprises import Enterprise, EnterpriseCreate, EnterpriseExpert, EnterpriseUpdate
 from app.models.organisations import Organisation
 from app.models.types import OrganisationKind, Role
@@ -23,7 +24,7 @@ def ensure_certified(expert: User, on: date | None = None, what: str = "assigned
     """An expert whose certification has lapsed cannot be assigned, train, or record visits."""
     if expert.role is not Role.expert:
         raise Unprocessable("the user is not an expert", loc=("body", "expert_id"))
-    day = on or date.today()
+    day = on or utcnow().date()
     if expert.certified_until is None or expert.certified_until < day:
         raise CertificationLapsed(
             f"the expert's certification lapsed on {expert.certified_until}; they cannot be {what}"
