@@ -62,7 +62,13 @@ def _in_utc_range(value: datetime) -> datetime:
     return value
 
 
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc_range)]
+Rfc3339 = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_in_utc_range),
+    # Years 0001 and 9999 can fall outside UTC's range with an offset; the schema says so.
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^(?!0001|9999)\d{4}-"}),
+]
 """An instant with its offset, as RFC 3339 text only (no Unix numbers)."""
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -116,7 +116,7 @@ async def delete_enterprise(session: SessionDep, principal: CurrentPrincipal, en
     name="list-experts",
     summary="List the experts assigned to an enterprise",
     response_model=ExpertAssignmentList,
-    responses=READ_ERRORS,
+    responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def list_experts(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> ExpertAssignmentList:
     """The experts currently assigned to the enterprise (who may work on it). Admins and the
