@@ -53,10 +53,11 @@ from app.models.organisations import Organisation
 from app.models.reference import EmissionFactor, Metric
 from app.models.results import Result
 from app.models.supplier_links import SupplierLink
-from app.models.trainings import Enrollment, Training, TrainingTrainer
+from app.models.trainings import Enrollment, Training
 from app.models.users import User
-from app.models.visits import Visit, VisitIdea
+from app.models.visits import Visit
 from tests.factories import Factory
+from tests.two_tenants import build_tenant
 
 ROLES = ("admin", "partner", "expert", "sme", "buyer")
 PUBLIC = {("POST", "/v1/auth/token"), ("POST", "/v1/auth/revoke")}
@@ -113,62 +114,24 @@ async def _enterprise(factory: Factory, partner_org: Organisation) -> Enterprise
     return await factory.save(ent)  # type: ignore[no-any-return]
 
 
-async def _side(factory: Factory) -> Side:
-    partner_org = await factory.org("partner")
-    buyer_org = await factory.org("buyer")
-    ent = await _enterprise(factory, partner_org)
-    partner = await factory.user("partner", organisation=partner_org)
-    expert = await factory.user("expert", organisation=partner_org)
-    await factory.save(EnterpriseExpert(enterprise_id=ent.id, user_id=expert.id))
-    sme = await factory.user("sme", enterprise_id=ent.id)
-    buyer = await factory.user("buyer", organisation=buyer_org)
-    link = await factory.save(
-        SupplierLink(enterprise_id=ent.id, buyer_id=buyer_org.id, status=LinkStatus.active, accepted_at=utcnow())
-    )
-    training = await factory.save(
-        Training(
-            partner_id=partner_org.id,
-            module=Module.workplace_cooperation,
-            title=factory.unique("workshop"),
-            start_date=date(2025, 3, 10),
-            end_date=date(2025, 3, 11),
-            status=TrainingStatus.completed,
-        )
-    )
-    await factory.save(TrainingTrainer(training_id=training.id, user_id=expert.id))
-    enrollment = await factory.save(
-        Enrollment(
-            training_id=training.id,
-            enterprise_id=ent.id,
-            attended=True,
-            completed_at=datetime(2025, 3, 11, 17, tzinfo=UTC),
-        )
-    )
-    idea = await factory.save(
-        Idea(
-            enterprise_id=ent.id, title=factory.unique("idea"), category=IdeaCategory.energy, status=IdeaStatus.proposed
-        )
-    )
-    visit = await _visit(factory, ent, expert)
-    await factory.save(VisitIdea(visit_id=visit.id, idea_id=idea.id))
-    result = await _result(factory, ent)
-    partner_client, _ = await factory.api_client(partner_org)
-    buyer_client, _ = await factory.api_client(buyer_org)
+async def _side(factory: Factory, label: str) -> Side:
+    t = await build_tenant(factory, label, baseline_result=False)
+    buyer_client, _ = await factory.api_client(t.buyer_org)
     return Side(
-        partner_org=partner_org,
-        buyer_org=buyer_org,
-        enterprise=ent,
-        partner=partner,
-        expert=expert,
-        sme=sme,
-        buyer=buyer,
-        link=link,
-        training=training,
-        enrollment=enrollment,
-        idea=idea,
-        visit=visit,
-        result=result,
-        partner_client=partner_client,
+        partner_org=t.partner_org,
+        buyer_org=t.buyer_org,
+        enterprise=t.enterprise,
+        partner=t.users["partner"],
+        expert=t.users["expert"],
+        sme=t.users["sme"],
+        buyer=t.users["buyer"],
+        link=t.link,
+        training=t.training,
+        enrollment=t.enrollment,
+        idea=t.idea,
+        visit=t.visit,
+        result=t.result,
+        partner_client=t.api_client,
         buyer_client=buyer_client,
     )
 
@@ -200,7 +163,7 @@ async def _result(factory: Factory, ent: Enterprise, **kw: Any) -> Result:
 async def world(session: AsyncSession, factory: Factory) -> World:
     """Admin, and sides A and B (partner orgs A/B, buyer orgs X/Y) built directly in the database."""
     admin = await factory.user("admin")
-    w = World(admin, await _side(factory), await _side(factory))
+    w = World(admin, await _side(factory, "a"), await _side(factory, "b"))
     await run_before_commit(session)  # progress records of the new enterprises
     return w
 

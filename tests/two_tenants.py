@@ -86,7 +86,10 @@ class TwoTenants:
         return self.admin if role == "admin" else self.a.users[role]
 
 
-async def _tenant(f: Factory, label: str) -> Tenant:
+async def build_tenant(f: Factory, label: str, *, baseline_result: bool = True) -> Tenant:
+    """One implementing partner's world: enterprise, its people, a training, enrollment, idea,
+    visit, result, an active buyer link and an API client. Shared by the fuzz, hostile and
+    authorization tests."""
     partner_org = await f.org("partner", name=f.unique(f"partner-{label}"), country="IN")
     buyer_org = await f.org("buyer", name=f.unique(f"buyer-{label}"), country="DE")
     ent = await f.save(
@@ -141,7 +144,7 @@ async def _tenant(f: Factory, label: str) -> Tenant:
             period_start=date(2025, 1, 1),
             period_end=date(2025, 12, 31),
             value=1200.0,
-            is_baseline=True,
+            is_baseline=baseline_result,
             source=ResultSource.self_reported,
         )
     )
@@ -153,8 +156,8 @@ async def _tenant(f: Factory, label: str) -> Tenant:
 async def seed(db: Database, settings: Any) -> TwoTenants:
     async with db.sessionmaker() as session:
         f = Factory(session, settings, commit=True)
-        a = await _tenant(f, "a")
-        b = await _tenant(f, "b")
+        a = await build_tenant(f, "a")
+        b = await build_tenant(f, "b")
         admin = await f.user("admin")
         world = TwoTenants(a, b, admin)
         for role in ROLES:
