@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+import asyncpg
 from fastapi import Request
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
@@ -18,26 +21,52 @@ class Database:
 
     def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
+        self.server_settings = {
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "idle_in_transaction_session_timeout": str(max(settings.db_statement_timeout_ms * 2, 10_000)),
+            "application_name": "score4climate-api",
+        }
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
             pool_pre_ping=settings.db_pool_pre_ping,
-            connect_args={
-                "server_settings": {
-                    "statement_timeout": str(settings.db_statement_timeout_ms),
-                    "idle_in_transaction_session_timeout": str(max(settings.db_statement_timeout_ms * 2, 10_000)),
-                    "application_name": "score4climate-api",
-                },
-                "timeout": 5,
-            },
+            connect_args={"server_settings": self.server_settings, "timeout": 5},
         )
         event.listen(self.engine.sync_engine, "handle_error", _detect_dropped_connection)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self.read_pool_size = settings.db_read_pool_size
+        self._read_pool: Any = None
+        self._read_pool_lock = asyncio.Lock()
+
+    async def read_pool(self) -> Any:
+        """A plain asyncpg pool for single read-only statements outside the ORM (the lean
+        progress read): no session, no transaction block, one round trip. Opened on first use."""
+        if self._read_pool is None:
+            async with self._read_pool_lock:
+                if self._read_pool is None:
+                    dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+                    self._read_pool = await asyncpg.create_pool(
+                        dsn,
+                        min_size=1,
+                        max_size=self.read_pool_size,
+                        server_settings=self.server_settings,
+                        timeout=5,
+                        reset=_keep,
+                    )
+        return self._read_pool
 
     async def dispose(self) -> None:
+        if self._read_pool is not None:
+            pool, self._read_pool = self._read_pool, None
+            await pool.close()
         await self.engine.dispose()
+
+
+async def _keep(_: Any) -> None:
+    """Released read connections need no reset: they only ever run single read-only
+    statements (no session state, locks or LISTEN), so asyncpg's reset round trip is skipped."""
 
 
 # How asyncpg reports a connection the server has just terminated (a restart, a failover,

@@ -39,14 +39,15 @@ def etag_of_bytes(body: bytes) -> str:
     return f'"{hashlib.sha256(body).hexdigest()[:24]}"'
 
 
-def _matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
+    """Does an `If-None-Match` / `If-Match` header name this ETag (weak or strong, or `*`)?"""
     candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
     return "*" in candidates or etag in candidates
 
 
 def ensure_match(if_match: str | None, current_etag: str) -> None:
     """Optimistic concurrency: refuse a write based on a stale representation."""
-    if if_match is not None and not _matches(if_match, current_etag):
+    if if_match is not None and not etag_matches(if_match, current_etag):
         raise PreconditionFailed("the object changed since you read it; GET it again and retry")
 
 
@@ -58,7 +59,7 @@ def object_response(request: Request, model: BaseModel, etag: str, status_code: 
     """A single object with its ETag; answers 304 to a matching `If-None-Match`."""
     headers = {"ETag": etag}
     if_none_match = request.headers.get("if-none-match")
-    if status_code == 200 and if_none_match and _matches(if_none_match, etag):
+    if status_code == 200 and if_none_match and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(json_bytes(model), status_code=status_code, media_type=JSON, headers=headers)
 

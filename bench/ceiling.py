@@ -66,6 +66,10 @@ def _claims(headers: list[tuple[bytes, bytes]]) -> dict[str, Any] | None:
     return None
 
 
+async def _keep(_: asyncpg.Connection) -> None:
+    """No reset round trip on release (as the app's read pool): only single reads run here."""
+
+
 class Ceiling:
     def __init__(self, dsn: str, secret: str) -> None:
         self.dsn = dsn
@@ -80,7 +84,7 @@ class Ceiling:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self.pool = await asyncpg.create_pool(self.dsn, min_size=5, max_size=15)
+                    self.pool = await asyncpg.create_pool(self.dsn, min_size=5, max_size=15, reset=_keep)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if self.pool is not None:

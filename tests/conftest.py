@@ -78,6 +78,18 @@ async def session(database: Database) -> AsyncIterator[AsyncSession]:
         await outer.rollback()
 
 
+class SessionReader:
+    """`fetchrow` on the asyncpg connection under a test's session (inside its transaction)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def fetchrow(self, sql: str, *args: object) -> object:
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        return await raw.driver_connection.fetchrow(sql, *args)
+
+
 def _client(app: FastAPI) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
@@ -100,9 +112,19 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
             raise
 
     app.dependency_overrides[get_session] = test_session
+    # The lean progress read runs its statement on the test's connection too, so it sees the
+    # test's uncommitted rows and serves what it would serve in production.
+    reader = SessionReader(session)
+    default_reader = app.state.reader
+
+    async def test_reader() -> SessionReader:
+        return reader
+
+    app.state.reader = test_reader
     async with _client(app) as c:
         yield c
     app.dependency_overrides.clear()
+    app.state.reader = default_reader
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from fastapi import Header, Request, Response
 from starlette.responses import StreamingResponse
 
 from app.deps import CurrentPrincipal, SessionDep
-from app.http import JSON, etag_of_bytes
+from app.http import JSON, etag_matches, etag_of_bytes
 from app.models.progress import Portfolio, ProgressPage, ProgressRecordPublic
 from app.models.types import CountryCode
 from app.pagination import PageDep
@@ -37,7 +37,7 @@ async def get_progress(
     body = await service.get_record(session, principal, enterprise_id)
     etag = etag_of_bytes(body)
     if_none_match = request.headers.get("if-none-match")
-    if if_none_match and etag in {p.strip().removeprefix("W/") for p in if_none_match.split(",")}:
+    if if_none_match and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     return Response(body, media_type=JSON, headers={"ETag": etag})
 

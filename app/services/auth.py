@@ -3,6 +3,8 @@ resolving a bearer token into a Principal."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -167,6 +169,32 @@ async def revoke(session: AsyncSession, settings: Settings, token: str) -> None:
         await revoke_family(session, claims.family_id)
 
 
+def principal_row(kind: security.PrincipalKind, subject: Any, version: Any) -> Any:
+    """The columns that decide access (role, organisation, enterprise) of a live account:
+    active and with the `auth_version` the token was issued under. `subject` and `version`
+    are values or bound parameters (the lean read path compiles this once, see readpath.py)."""
+    if kind == "user":
+        return select(User.role, User.organisation_id, User.enterprise_id).where(
+            User.id == subject, User.is_active, User.auth_version == version
+        )
+    return select(ApiClient.role, ApiClient.organisation_id, sa.null()).where(
+        ApiClient.id == subject, ApiClient.is_active, ApiClient.auth_version == version
+    )
+
+
+_KNOWN: OrderedDict[tuple[str, UUID, int], Principal] = OrderedDict()
+_KNOWN_MAX = 10_000
+
+
+def known_principal(claims: security.TokenClaims) -> Principal | None:
+    """The principal behind verified claims, as last read from the database, or None.
+
+    Safe to reuse only together with a live check (`principal_row` for the same subject and
+    version) in the same statement: role, organisation and enterprise of an account cannot
+    be changed through the API, and everything that ends its sessions bumps `auth_version`."""
+    return _KNOWN.get((claims.kind, claims.subject, claims.version))
+
+
 async def resolve_principal(session: AsyncSession, settings: Settings, token: str) -> Principal:
     """The caller behind an access token, re-checked against the database: a deactivated
     account or a password changed after issue invalidates the token at once."""
@@ -177,25 +205,22 @@ async def resolve_principal(session: AsyncSession, settings: Settings, token: st
     except security.TokenInvalid as exc:
         raise Unauthorized("the access token is invalid or expired") from exc
     # Only the columns that decide access: no ORM object is built on this hot path.
-    if claims.kind == "user":
-        query = select(User.role, User.organisation_id, User.enterprise_id).where(
-            User.id == claims.subject, User.is_active, User.auth_version == claims.version
-        )
-    else:
-        query = select(ApiClient.role, ApiClient.organisation_id, sa.null()).where(
-            ApiClient.id == claims.subject, ApiClient.is_active, ApiClient.auth_version == claims.version
-        )
-    row = (await session.exec(query)).first()  # type: ignore[call-overload]
+    query = principal_row(claims.kind, claims.subject, claims.version)
+    row = (await session.exec(query)).first()
     if row is None:
         raise Unauthorized("the access token is no longer valid")
     role, organisation_id, enterprise_id = row
-    return Principal(
+    principal = Principal(
         kind=claims.kind,
         id=claims.subject,
         role=Role(role),
         organisation_id=organisation_id,
         enterprise_id=enterprise_id,
     )
+    _KNOWN[(claims.kind, claims.subject, claims.version)] = principal
+    if len(_KNOWN) > _KNOWN_MAX:
+        _KNOWN.popitem(last=False)
+    return principal
 
 
 async def ensure_first_admin(session: AsyncSession, settings: Settings) -> bool:

@@ -1,0 +1,217 @@
+"""The lean read path for `GET /v1/enterprises/{id}/progress` (app/readpath.py): it answers
+exactly as the route does, only where the caller may see the record, and passes everything
+else on. Counters tell which way each request went."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from app.db import Database
+from app.models.enums import LinkStatus
+from app.readpath import enterprise_in
+from app.services import progress
+from tests.factories import Factory
+from tests.two_tenants import Tenant, build_tenant
+
+ROLES = ("partner", "expert", "sme", "buyer")
+
+
+def counts(app) -> tuple[float, float]:
+    registry = app.state.metrics.registry
+    served = registry.get_sample_value("progress_read_path_total", {"outcome": "served"}) or 0.0
+    passed = registry.get_sample_value("progress_read_path_total", {"outcome": "passed"}) or 0.0
+    return served, passed
+
+
+class Ways:
+    """Which way each request went, from the counters' movement."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.last = counts(app)
+
+    def went(self) -> str:
+        now = counts(self.app)
+        moved = (now[0] - self.last[0], now[1] - self.last[1])
+        self.last = now
+        return {(1.0, 0.0): "lean", (0.0, 1.0): "route", (0.0, 0.0): "neither"}.get(moved, f"both {moved}")
+
+
+async def tenants(factory: Factory) -> tuple[Tenant, Tenant]:
+    a, b = await build_tenant(factory, "a"), await build_tenant(factory, "b")
+    await progress.refresh_pending(factory.session)  # as at commit: nothing left to re-stamp later
+    return a, b
+
+
+def path(tenant: Tenant) -> str:
+    return f"/v1/enterprises/{tenant.enterprise.id}/progress"
+
+
+def without_request_id(headers) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k != "x-request-id"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_same_answer_as_the_route_for_own_and_404_for_other(app, client, factory, role):
+    a, b = await tenants(factory)
+    auth = factory.auth(a.users[role])
+    ways = Ways(app)
+    first = await client.get(path(a), headers=auth)  # principal not yet known here: the route
+    assert (first.status_code, ways.went()) == (200, "route")
+    lean = await client.get(path(a), headers=auth)
+    assert (lean.status_code, ways.went()) == (200, "lean")
+    assert lean.content == first.content
+    assert without_request_id(lean.headers) == without_request_id(first.headers)
+    assert lean.headers["content-type"] == "application/json" and "x-request-id" in lean.headers
+    other = await client.get(path(b), headers=auth)  # hidden: passed on, and the route says 404
+    assert (other.status_code, ways.went()) == (404, "route")
+    assert other.headers["content-type"] == "application/problem+json"
+
+
+async def test_admin_and_api_clients_are_served(app, client, factory):
+    a, _ = await tenants(factory)
+    admin = await factory.user("admin")
+    ways = Ways(app)
+    for who in (admin, a.api_client):
+        await client.get(path(a), headers=factory.auth(who))
+        ways.went()
+        r = await client.get(path(a), headers=factory.auth(who))  # a new token, same principal
+        assert (r.status_code, ways.went()) == (200, "lean")
+        assert r.json()["enterprise"]["id"] == str(a.enterprise.id)
+
+
+async def test_if_none_match_answers_304_like_the_route(app, client, factory):
+    a, _ = await tenants(factory)
+    auth = factory.auth(a.users["buyer"])
+    ways = Ways(app)
+    etag = (await client.get(path(a), headers=auth)).headers["etag"]
+    ways.went()
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        r = await client.get(path(a), headers={**auth, "If-None-Match": header})
+        assert (r.status_code, r.content, r.headers["etag"], ways.went()) == (304, b"", etag, "lean")
+    r = await client.get(path(a), headers={**auth, "If-None-Match": '"stale"'})
+    assert (r.status_code, ways.went()) == (200, "lean")
+
+
+async def test_deactivation_and_password_change_end_access_at_once(app, client, factory):
+    a, _ = await tenants(factory)
+    admin = await factory.user("admin")
+    buyer, partner = a.users["buyer"], a.users["partner"]
+    buyer_auth, partner_auth = factory.auth(buyer), factory.auth(partner)
+    ways = Ways(app)
+    for auth in (buyer_auth, partner_auth):
+        await client.get(path(a), headers=auth)
+        assert (await client.get(path(a), headers=auth)).status_code == 200
+    ways.went()
+    r = await client.patch(f"/v1/users/{buyer.id}", json={"is_active": False}, headers=factory.auth(admin))
+    assert r.status_code == 200, r.text
+    r = await client.patch(f"/v1/users/{partner.id}", json={"password": "a new long password"}, headers=partner_auth)
+    assert r.status_code == 200, r.text
+    ways.went()
+    for auth in (buyer_auth, partner_auth):
+        r = await client.get(path(a), headers=auth)
+        assert (r.status_code, ways.went()) == (401, "route")
+
+
+async def test_revoked_link_hides_the_record_at_once(app, client, factory):
+    a, _ = await tenants(factory)
+    auth = factory.auth(a.users["buyer"])
+    await client.get(path(a), headers=auth)
+    assert (await client.get(path(a), headers=auth)).status_code == 200
+    a.link.status = LinkStatus.revoked
+    await factory.save(a.link)
+    ways = Ways(app)
+    r = await client.get(path(a), headers=auth)
+    assert (r.status_code, ways.went()) == (404, "route")
+
+
+async def test_what_it_cannot_serve_goes_to_the_route(app, client, factory):
+    a, _ = await tenants(factory)
+    auth = factory.auth(a.users["partner"])
+    await client.get(path(a), headers=auth)
+    ways = Ways(app)
+    cases = [
+        ({}, 401),  # no token
+        ({"Authorization": "Bearer not-a-token"}, 401),
+        ({"Authorization": auth["Authorization"].replace("Bearer", "Basic")}, 401),
+        ({"Authorization": "Bearer " + factory.token(a.users["partner"], token_type="refresh")}, 401),
+    ]
+    for headers, status in cases:
+        r = await client.get(path(a), headers=headers)
+        assert (r.status_code, ways.went()) == (status, "route")
+    missing = f"/v1/enterprises/{a.visit.id}/progress"  # a real id, but no such enterprise
+    r = await client.get(missing, headers=auth)
+    assert (r.status_code, ways.went()) == (404, "route")
+    for odd in (str(a.enterprise.id).replace("-", ""), "not-a-uuid"):
+        r = await client.get(f"/v1/enterprises/{odd}/progress", headers=auth)
+        assert ways.went() == "neither" and r.status_code in (200, 422)  # not its spelling: the route's
+    # other methods never enter it
+    r = await client.post(path(a), headers=auth, json={})
+    assert (r.status_code, ways.went()) == (405, "neither")
+
+
+async def test_a_record_never_stored_is_computed_by_the_route(app, client, factory):
+    a, _ = await tenants(factory)
+    auth = factory.auth(a.users["partner"])
+    await client.get(path(a), headers=auth)
+    await factory.session.exec(
+        sa.text("DELETE FROM progress_records WHERE enterprise_id = :id").bindparams(id=a.enterprise.id)
+    )
+    ways = Ways(app)
+    r = await client.get(path(a), headers=auth)
+    assert (r.status_code, ways.went()) == (200, "route")
+    assert (await client.get(path(a), headers=auth)).status_code == 200
+    assert ways.went() == "lean"
+
+
+async def test_database_trouble_is_left_to_the_route(app, client, factory):
+    a, _ = await tenants(factory)
+    auth = factory.auth(a.users["buyer"])
+    await client.get(path(a), headers=auth)
+
+    class Broken:
+        async def fetchrow(self, sql: str, *args: object) -> object:
+            raise OSError("connection refused")
+
+    async def broken() -> Broken:
+        return Broken()
+
+    working, app.state.reader = app.state.reader, broken
+    try:
+        ways = Ways(app)
+        r = await client.get(path(a), headers=auth)  # the route's own session still works here
+        assert (r.status_code, ways.went()) == (200, "route")
+    finally:
+        app.state.reader = working
+
+
+async def test_served_from_the_real_pool_with_committed_data(app, live_client, live_factory, database: Database):
+    """Production wiring: the asyncpg read pool, outside any test transaction."""
+    a = await build_tenant(live_factory, "live")
+    async with database.sessionmaker() as session:
+        await progress.refresh(session, [a.enterprise.id])
+        await session.commit()
+    auth = live_factory.auth(a.users["buyer"])
+    ways = Ways(app)
+    first = await live_client.get(path(a), headers=auth)
+    assert (first.status_code, ways.went()) == (200, "route")
+    second = await live_client.get(path(a), headers=auth)
+    assert (second.status_code, ways.went()) == (200, "lean")
+    assert second.content == first.content and second.headers["etag"] == first.headers["etag"]
+
+
+def test_only_canonical_ids_are_taken():
+    uid = "0196a4c2-7a4e-7d2b-9c1e-3f0a5b6c7d8e"
+    assert str(enterprise_in(f"/v1/enterprises/{uid}/progress")) == uid
+    assert enterprise_in(f"/v1/enterprises/{uid.upper()}/progress") is not None
+    for other in (
+        f"/v1/enterprises/{uid.replace('-', '')}/progress",
+        f"/v1/enterprises/{{{uid}}}/progress",
+        f"/v1/enterprises/{uid}/progress/",
+        f"/v1/enterprises/{uid}",
+        f"/v1/enterprises/{uid}/story",
+        "/v1/progress",
+        f"/v1/enterprises/{uid[:-1]}x/progress",
+    ):
+        assert enterprise_in(other) is None, other
