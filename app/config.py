@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         "on use (503, pool invalidated) and the ping costs a round trip on every request.",
     )
 
+    large_page_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="How many progress pages of more than 100 records are read and encoded at once; "
+        "the others wait their turn, so small reads stay fast during bulk syncs.",
+    )
+
     secret_key: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "score4climate-api"

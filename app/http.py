@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.services.idempotency import IdempotencyKey
 
 JSON = "application/json"
+CSV = "text/csv"
 
 IfMatch = Annotated[
     str | None,

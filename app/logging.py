@@ -75,6 +75,12 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 except (OSError, ValueError):  # stream closed at shutdown
                     pass
 
+    def write_line(self, line: str) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self.pending.append(line)
+            if len(self.pending) >= self.capacity:
+                self.flush()
+
     def _flush_periodically(self) -> None:
         while True:
             time.sleep(self.delay)
@@ -82,6 +88,27 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 _handler: BufferedStreamHandler | None = None
+access_log = logging.getLogger("app.access")
+
+
+def log_access(fields: dict[str, object]) -> None:
+    """One access line per request, in the same JSON shape as every other line, formatted
+    straight to JSON: through `LogRecord` and the formatter it costs ~50 µs, a tenth of a
+    cheap request. Falls back to the logging call when logging was configured by someone else."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    handler = _handler
+    if handler is None or logging.getLogger().handlers != [handler] or access_log.handlers or access_log.filters:
+        access_log.info("request", extra=fields)
+        return
+    entry: dict[str, object] = {
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "logger": access_log.name,
+        "msg": "request",
+    }
+    entry.update(fields)
+    handler.write_line(orjson.dumps(entry, default=str).decode())
 
 
 def configure_logging(level: str) -> None:

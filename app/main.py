@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from app import __version__
 from app.config import Settings, get_settings
@@ -113,10 +114,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await close()
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+class ProgrammeAPI(FastAPI):
+    """FastAPI with the lean progress read around its whole middleware stack (readpath.py):
+    it answers the buyer pull's hottest request itself and passes everything else on."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        state = self.state
+        stack = super().build_middleware_stack()
+        return ProgressReadPath(stack, state.settings, state, state.metrics, state.limiter)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> ProgrammeAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    app = FastAPI(
+    app = ProgrammeAPI(
         title="SCORE4Climate Programme API",
         version=__version__,
         summary="Enterprises' path from workplace cooperation to measured decarbonisation, for partners, experts, SMEs and lead buyers.",
@@ -129,6 +140,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database or Database(require_url(settings), settings)
+    app.state.reader = app.state.db.read_pool
+    app.state.large_pages = asyncio.Semaphore(settings.large_page_concurrency)
     app.state.limiter = make_limiter(settings.redis_url)
     app.state.metrics = Metrics()
 
@@ -151,9 +164,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.openapi = openapi  # type: ignore[method-assign]
 
     # Outermost last: request context wraps everything, so even 413/429 carry X-Request-ID.
-    # Innermost: the lean progress read, which answers what it can in full and passes the rest on.
-    app.state.reader = app.state.db.read_pool
-    app.add_middleware(ProgressReadPath, settings=settings, state=app.state, metrics=app.state.metrics)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, settings=settings)
     if settings.cors_origins:

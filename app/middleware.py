@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.errors import PayloadTooLarge, problem_body
-from app.logging import request_id_var
+from app.logging import log_access, request_id_var
 from app.ratelimit import RateLimiter
 from app.security import peek_subject
 
@@ -100,8 +100,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
+        request_id = request_id_of(scope)
         request_id_header = (b"x-request-id", request_id.encode())
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
@@ -127,22 +126,41 @@ class RequestContextMiddleware:
             error_log.exception("unhandled error", extra={"path": scope["path"]})
             await send_problem(send_with_id, 500, "internal-error", "an unexpected error occurred; it has been logged")
         finally:
-            elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.observe(method, route, status, elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "caller": state.get("caller"),
-                },
-            )
+            finish_request(self.metrics, scope, status, started, request_id)
             request_id_var.reset(token)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it is sane, else a new one."""
+    incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+    return incoming if _REQUEST_ID.match(incoming) else new_request_id()
+
+
+def finish_request(metrics: Metrics, scope: Scope, status: int, started: float, request_id: str) -> None:
+    """Metrics and the access-log line of one request."""
+    elapsed = time.perf_counter() - started
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    method = scope["method"]
+    metrics.observe(method, route, status, elapsed)
+    log_access(
+        {
+            "request_id": request_id,
+            "method": method,
+            "path": scope["path"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "caller": scope.get("state", {}).get("caller"),
+        }
+    )
+
+
+RATE_COUNTED = "rate_limit_counted"
+"""Key in `scope["state"]` of a rate-limit hit already counted by the lean read path: (limit, retry_after)."""
+
+
+def subject_key(subject: object) -> str:
+    return f"sub:{subject}"
 
 
 class RateLimitMiddleware:
@@ -163,15 +181,19 @@ class RateLimitMiddleware:
         if auth[:7].lower() == "bearer ":
             subject = peek_subject(self.settings, auth[7:].strip())
             if subject:
-                return f"sub:{subject}", self.settings.rate_limit_per_minute
+                return subject_key(subject), self.settings.rate_limit_per_minute
         return f"ip:{address}", self.settings.rate_limit_per_minute
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        key, limit = self._key(scope)
-        retry_after = await self.limiter.hit(key, limit, 60)
+        counted = scope.get("state", {}).get(RATE_COUNTED)
+        if counted is not None:
+            limit, retry_after = counted
+        else:
+            key, limit = self._key(scope)
+            retry_after = await self.limiter.hit(key, limit, 60)
         if retry_after:
             await send_problem(
                 send,

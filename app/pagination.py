@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.datastructures import URL
 
 from app.config import Settings
 from app.errors import InvalidCursor
@@ -41,6 +42,49 @@ KeyParser = Callable[[str], Any]
 PARSERS: dict[type, KeyParser] = {UUID: UUID, datetime: datetime.fromisoformat, str: str, int: int}
 
 
+def fingerprint(caller: str, path: str, query: Sequence[tuple[str, str]]) -> str:
+    """Who asked for which list with which filters (everything but `cursor` and `limit`)."""
+    filters = sorted((k, v) for k, v in query if k not in ("cursor", "limit"))
+    return hashlib.sha256(orjson.dumps([caller, path, filters])).hexdigest()[:16]
+
+
+def decode_cursor(
+    settings: Settings, cursor: str | None, fingerprint: str, parsers: Sequence[KeyParser]
+) -> list[Any] | None:
+    """The last key of the previous page, from a cursor this service signed for this fingerprint."""
+    if cursor is None:
+        return None
+    try:
+        payload_b64, signature = cursor.split(".", 1)
+        payload = base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4))
+    except ValueError as exc:
+        raise InvalidCursor("the cursor is malformed") from exc
+    if not hmac.compare_digest(sign(settings, payload).encode(), signature.encode()):
+        raise InvalidCursor("the cursor was altered or is not from this service")
+    data = orjson.loads(payload)
+    if data.get("f") != fingerprint:
+        raise InvalidCursor("the cursor belongs to another caller, list or set of filters")
+    values = data.get("k")
+    if not isinstance(values, list) or len(values) != len(parsers):
+        raise InvalidCursor("the cursor is malformed")
+    try:
+        return [parse(value) for parse, value in zip(parsers, values, strict=True)]
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("the cursor is malformed") from exc
+
+
+def encode_cursor(settings: Settings, fingerprint: str, values: Sequence[Any]) -> str:
+    keys = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    payload = orjson.dumps({"k": keys, "f": fingerprint})
+    b64 = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return f"{b64}.{sign(settings, payload)}"
+
+
+def next_link(url: URL, cursor: str) -> str:
+    """The `Link` header value pointing at the next page."""
+    return f'<{url.include_query_params(cursor=cursor)}>; rel="next"'
+
+
 @dataclass
 class PageParams:
     limit: int
@@ -55,36 +99,13 @@ class PageParams:
         return settings
 
     def _fingerprint(self, caller: str) -> str:
-        query = sorted((k, v) for k, v in self.request.query_params.multi_items() if k not in ("cursor", "limit"))
-        raw = orjson.dumps([caller, self.request.url.path, query])
-        return hashlib.sha256(raw).hexdigest()[:16]
+        return fingerprint(caller, self.request.url.path, self.request.query_params.multi_items())
 
     def _decode(self, caller: str, parsers: Sequence[KeyParser]) -> list[Any] | None:
-        if self.cursor is None:
-            return None
-        try:
-            payload_b64, signature = self.cursor.split(".", 1)
-            payload = base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4))
-        except ValueError as exc:
-            raise InvalidCursor("the cursor is malformed") from exc
-        if not hmac.compare_digest(sign(self._settings, payload).encode(), signature.encode()):
-            raise InvalidCursor("the cursor was altered or is not from this service")
-        data = orjson.loads(payload)
-        if data.get("f") != self._fingerprint(caller):
-            raise InvalidCursor("the cursor belongs to another caller, list or set of filters")
-        values = data.get("k")
-        if not isinstance(values, list) or len(values) != len(parsers):
-            raise InvalidCursor("the cursor is malformed")
-        try:
-            return [parse(value) for parse, value in zip(parsers, values, strict=True)]
-        except (TypeError, ValueError) as exc:
-            raise InvalidCursor("the cursor is malformed") from exc
+        return decode_cursor(self._settings, self.cursor, self._fingerprint(caller), parsers)
 
     def _encode(self, caller: str, values: Sequence[Any]) -> str:
-        keys = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
-        payload = orjson.dumps({"k": keys, "f": self._fingerprint(caller)})
-        b64 = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
-        return f"{b64}.{sign(self._settings, payload)}"
+        return encode_cursor(self._settings, self._fingerprint(caller), values)
 
     async def fetch(
         self,
@@ -115,7 +136,7 @@ class PageParams:
             last = rows[-1]
             values = [getattr(last, col.key) for col in keys]
             next_cursor = self._encode(caller, values)
-            self.response.headers["Link"] = f'<{self.request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
+            self.response.headers["Link"] = next_link(self.request.url, next_cursor)
         return rows, next_cursor
 
 

@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("ENVIRONMENT", "test")
 
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
+from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
@@ -79,15 +80,24 @@ async def session(database: Database) -> AsyncIterator[AsyncSession]:
 
 
 class SessionReader:
-    """`fetchrow` on the asyncpg connection under a test's session (inside its transaction)."""
+    """`fetchrow`/`fetch` on the asyncpg connection under a test's session (inside its
+    transaction); counts the statements it runs."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.statements = 0
 
-    async def fetchrow(self, sql: str, *args: object) -> object:
+    async def _driver(self) -> Any:
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
-        return await raw.driver_connection.fetchrow(sql, *args)
+        self.statements += 1
+        return raw.driver_connection
+
+    async def fetchrow(self, sql: str, *args: object) -> object:
+        return await (await self._driver()).fetchrow(sql, *args)
+
+    async def fetch(self, sql: str, *args: object) -> object:
+        return await (await self._driver()).fetch(sql, *args)
 
 
 def _client(app: FastAPI) -> httpx.AsyncClient:

@@ -4,6 +4,8 @@ else on. Counters tell which way each request went."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import sqlalchemy as sa
 
@@ -215,3 +217,129 @@ def test_only_canonical_ids_are_taken():
         f"/v1/enterprises/{uid[:-1]}x/progress",
     ):
         assert enterprise_in(other) is None, other
+
+
+# --- GET /v1/progress ------------------------------------------------------------------------
+
+
+async def test_page_same_answer_as_the_route_and_cursors_interchange(app, client, factory):
+    a, b = await tenants(factory)
+    admin = await factory.user("admin")
+    auth = factory.auth(admin)
+    ways = Ways(app)
+    url = "/v1/progress?limit=1"
+    first = await client.get(url, headers=auth)
+    assert (first.status_code, ways.went()) == (200, "route")
+    lean = await client.get(url, headers=auth)
+    assert (lean.status_code, ways.went()) == (200, "lean")
+    assert lean.content == first.content  # the same next_cursor: the route's cursor is the lean one
+    assert without_request_id(lean.headers) == without_request_id(first.headers)
+    assert lean.headers["link"].endswith('rel="next"') and list(lean.headers)[0] == "link"
+    seen = [item["enterprise"]["id"] for item in lean.json()["items"]]
+    cursor = lean.json()["next_cursor"]
+    while cursor:
+        r = await client.get(f"{url}&cursor={cursor}", headers=auth)
+        assert (r.status_code, ways.went()) == (200, "lean")
+        seen += [item["enterprise"]["id"] for item in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+    routed = await client.get("/v1/progress?limit=500&sector=2219", headers=auth)  # a filter: the route
+    assert ways.went() == "route"
+    assert seen == [item["enterprise"]["id"] for item in routed.json()["items"]]
+    assert {str(a.enterprise.id), str(b.enterprise.id)} <= set(seen)
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_page_shows_own_records_only(app, client, factory, role):
+    a, b = await tenants(factory)
+    auth = factory.auth(a.users[role])
+    await client.get("/v1/me", headers=auth)
+    ways = Ways(app)
+    r = await client.get("/v1/progress?limit=500", headers=auth)
+    assert (r.status_code, ways.went()) == (200, "lean")
+    assert [item["enterprise"]["id"] for item in r.json()["items"]] == [str(a.enterprise.id)]
+    assert r.json()["next_cursor"] is None and "link" not in r.headers
+
+
+async def test_page_updated_since_is_inclusive_like_the_route(app, client, factory):
+    a, b = await tenants(factory)
+    auth = factory.auth(await factory.user("admin"))
+    await client.get("/v1/me", headers=auth)
+    items = (await client.get("/v1/progress?limit=500", headers=auth)).json()["items"]
+    newest = items[-1]["updated_at"]
+    ways = Ways(app)
+    r = await client.get("/v1/progress", params={"updated_since": newest}, headers=auth)
+    assert (r.status_code, ways.went()) == (200, "lean")
+    expected = [item for item in items if item["updated_at"] >= newest]
+    assert r.json()["items"] == expected and expected
+
+
+async def test_page_requests_it_leaves_to_the_route(app, client, factory):
+    a, _ = await tenants(factory)
+    auth = factory.auth(await factory.user("admin"))
+    await client.get("/v1/me", headers=auth)
+    ways = Ways(app)
+    cases = [
+        ("/v1/progress?country=IN", {}, 200),
+        ("/v1/progress?sector=2219", {}, 200),
+        ("/v1/progress", {"Accept": "text/csv"}, 200),
+        ("/v1/progress?limit=0", {}, 422),
+        ("/v1/progress?limit=501", {}, 422),
+        ("/v1/progress?limit=abc", {}, 422),
+        ("/v1/progress?limit=05", {}, 200),
+        ("/v1/progress?limit=5&limit=6", {}, 200),
+        ("/v1/progress?updated_since=yesterday", {}, 422),
+        ("/v1/progress?updated_since=2025-01-01T00:00:00", {}, 422),  # no offset
+        ("/v1/progress?cursor=forged.abc", {}, 400),
+        ("/v1/progress?other=1", {}, 200),
+        ("/v1/progress", {"Origin": "https://partner.example"}, 200),
+    ]
+    for url, headers, status in cases:
+        r = await client.get(url, headers={**auth, **headers})
+        assert (r.status_code, ways.went()) == (status, "route"), url
+    r = await client.get("/v1/progress", headers={**auth, "Accept": "application/json, text/csv"})
+    assert (r.status_code, ways.went()) == (200, "lean")
+
+
+async def test_page_of_a_caller_no_longer_live_goes_to_the_route(app, client, factory):
+    a, _ = await tenants(factory)
+    admin = await factory.user("admin")
+    buyer_auth = factory.auth(a.users["buyer"])
+    assert (await client.get("/v1/progress", headers=buyer_auth)).status_code == 200
+    r = await client.patch(f"/v1/users/{a.users['buyer'].id}", json={"is_active": False}, headers=factory.auth(admin))
+    assert r.status_code == 200
+    ways = Ways(app)
+    r = await client.get("/v1/progress", headers=buyer_auth)
+    assert (r.status_code, ways.went()) == (401, "route")
+
+
+class CountingLane:
+    """A semaphore that remembers how many took a turn."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.inner = asyncio.Semaphore(1)
+
+    async def __aenter__(self) -> None:
+        self.turns += 1
+        await self.inner.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.inner.release()
+
+
+async def test_large_pages_take_turns_on_both_paths(app, client, factory, monkeypatch):
+    a, b = await tenants(factory)
+    auth = factory.auth(await factory.user("admin"))
+    monkeypatch.setattr(progress, "LARGE_PAGE", 1)  # two records make a large page
+    lane = CountingLane()
+    shared, app.state.large_pages = app.state.large_pages, lane  # (monkeypatch cannot undo on State)
+    try:
+        ways = Ways(app)
+        routed = await client.get("/v1/progress?limit=2", headers=auth)
+        assert (ways.went(), lane.turns, len(routed.json()["items"])) == ("route", 1, 2)
+        lean = await client.get("/v1/progress?limit=2", headers=auth)
+        assert (ways.went(), lane.turns, lean.content) == ("lean", 2, routed.content)
+        small = await client.get("/v1/progress?limit=1", headers=auth)
+        assert (ways.went(), lane.turns, len(small.json()["items"])) == ("lean", 2, 1)
+    finally:
+        app.state.large_pages = shared

@@ -9,7 +9,7 @@ from fastapi import Header, Request, Response
 from starlette.responses import StreamingResponse
 
 from app.deps import CurrentPrincipal, SessionDep
-from app.http import JSON, etag_matches, etag_of_bytes
+from app.http import CSV, JSON, etag_matches, etag_of_bytes
 from app.models.progress import Portfolio, ProgressPage, ProgressRecordPublic
 from app.models.types import CountryCode
 from app.pagination import PageDep
@@ -17,8 +17,6 @@ from app.routers.common import LIST_ERRORS, READ_ERRORS, UpdatedSince, make_rout
 from app.services import progress as service
 
 router = make_router("progress")
-
-CSV = "text/csv"
 
 
 @router.get(
@@ -50,6 +48,7 @@ async def get_progress(
     responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}, **LIST_ERRORS},
 )
 async def list_progress(
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -63,7 +62,8 @@ async def list_progress(
     record changed since (the last one again, as the bound is inclusive), including writes
     that committed while you were paging. `Accept: text/csv` returns the same page as CSV,
     one row per enterprise and metric, with `Link` to the next page."""
-    items, cursor = await service.list_records(session, principal, page, country, sector, updated_since)
+    lane = request.app.state.large_pages
+    items, cursor = await service.list_records(session, principal, page, country, sector, updated_since, lane)
     headers = dict(page.response.headers)
     if accept and CSV in accept and JSON not in accept:
         if cursor:

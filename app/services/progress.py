@@ -16,6 +16,7 @@ serialising the short final step of writes that touch progress.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable
@@ -26,6 +27,7 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -124,26 +126,19 @@ async def get_record(session: AsyncSession, principal: Principal, enterprise_id:
     return str(stored).encode()
 
 
-def _visible_keys(principal: Principal) -> Any:
+def visible_keys(principal: Principal) -> Any:
     query = select(ProgressRecord.updated_at, ProgressRecord.enterprise_id)
     if not principal.is_admin:
         query = query.where(ProgressRecord.enterprise_id.in_(visible_enterprise_ids(principal)))  # type: ignore[attr-defined]
     return query
 
 
-def _with_bodies(page_keys: Any) -> Any:
-    """The page's keys first, the record text only for those rows (a deferred join): the
-    planner would otherwise read the body of every visible row before sorting."""
-    keys = page_keys.subquery("k")
-    return (
-        select(
-            ProgressRecord.updated_at,
-            ProgressRecord.enterprise_id,
-            ProgressRecord.body,
-        )
-        .join(keys, keys.c.enterprise_id == ProgressRecord.enterprise_id)
-        .order_by(ProgressRecord.updated_at, ProgressRecord.enterprise_id)  # type: ignore[arg-type]
-    )
+LARGE_PAGE = 100
+"""Pages with more records than this are built a few at a time (see `list_records`)."""
+
+BODIES = sa.text("SELECT enterprise_id, body FROM progress_records WHERE enterprise_id = ANY(:ids)").bindparams(
+    sa.bindparam("ids", type_=ARRAY(sa.Uuid()))
+)
 
 
 async def list_records(
@@ -153,24 +148,53 @@ async def list_records(
     country: str | None,
     sector: str | None,
     updated_since: datetime | None,
+    large_pages: asyncio.Semaphore,
 ) -> tuple[list[bytes], str | None]:
-    """A page of records in (updated_at, enterprise_id) order, as JSON bytes (one statement)."""
+    """A page of records in (updated_at, enterprise_id) order, as JSON bytes.
+
+    Two statements: the page's keys (an index range), then the record text of those rows only.
+    Reading and encoding a large page's text (500 records are ~4 MB) takes the database and
+    this process a while; `large_pages` lets only a few such pages do so at once, so that small
+    reads — an incremental pull of recent changes, a single record — are not queued behind a
+    bulk sync. A record re-stamped between the two statements comes with its newer text and
+    will also come again at its new place in the order (sync stays complete)."""
     require(principal, Resource.progress, Action.read)
-    query = _visible_keys(principal)
+    query = visible_keys(principal)
     if country is not None:
         query = query.where(ProgressRecord.country == country)
     if sector is not None:
         query = query.where(ProgressRecord.sector == sector)
     if updated_since is not None:
         query = query.where(ProgressRecord.updated_at >= updated_since)
-    rows, cursor = await page.fetch(
-        session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id], wrap=_with_bodies
+    keys, cursor = await page.fetch(
+        session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id]
     )
-    return [row.body.encode() for row in rows], cursor
+    ids = [key.enterprise_id for key in keys]
+    if len(ids) <= LARGE_PAGE:
+        return await _bodies(session, ids), cursor
+    async with large_pages:
+        return await _bodies(session, ids), cursor
+
+
+async def _bodies(session: AsyncSession, ids: list[UUID]) -> list[bytes]:
+    """The record text of `ids`, in their order (a record deleted meanwhile is left out)."""
+    if not ids:
+        return []
+    rows = (await session.exec(BODIES.bindparams(ids=ids))).all()  # type: ignore[call-overload]
+    text = {row[0]: row[1] for row in rows}
+    return [text[i].encode() for i in ids if i in text]
 
 
 def page_bytes(items: list[bytes], next_cursor: str | None) -> bytes:
-    return b'{"items":[' + b",".join(items) + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+    """`{"items":[...],"next_cursor":...}` in one copy: a page is megabytes, and every
+    intermediate `+` would allocate (and fault in) another buffer of that size."""
+    parts = [b'{"items":[']
+    for item in items:
+        parts += (item, b",")
+    if items:
+        parts.pop()
+    parts += (b'],"next_cursor":', orjson.dumps(next_cursor), b"}")
+    return b"".join(parts)
 
 
 CSV_COLUMNS = [

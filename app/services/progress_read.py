@@ -1,11 +1,13 @@
-"""The lean read of one progress record: the buyer pull's hottest request in one statement.
+"""The lean reads of progress records: the buyer pull's requests in one or two statements.
 
-`GET /v1/enterprises/{id}/progress` is what sourcing systems call most. Through the framework
-it costs a session, a transaction, a principal query and a record query; here it is one
-statement sent straight to asyncpg that answers both questions at once:
+`GET /v1/enterprises/{id}/progress` and `GET /v1/progress` are what sourcing systems call
+most. Through the framework each costs a session, a transaction, a principal query and the
+reads; here statements go straight to asyncpg and answer the caller check along the way:
 
-    live  — is the caller's account still active, with the `auth_version` of its token?
-    body  — the stored record text, if the caller may see that enterprise.
+    record — live (is the caller's account still active, with the `auth_version` of its
+             token?) and the stored record text, if the caller may see that enterprise;
+    page   — live and the page's keys in (updated_at, enterprise_id) order, then the text of
+             those records (`progress.BODIES`, the route's own second statement).
 
 The SQL is compiled once per principal kind and role from the very SQLAlchemy expressions the
 regular path uses (`auth.principal_row`, `access.visible_enterprise_ids`), so the permission
@@ -15,7 +17,9 @@ record never stored) is left to the regular route, which answers it as before.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from functools import cache
 from typing import Any, Protocol, cast
@@ -29,14 +33,17 @@ from app.models.progress import ProgressRecord
 from app.models.types import Role
 from app.principal import Principal
 from app.security import PrincipalKind
+from app.services import progress
 from app.services.access import Action, Resource, can, visible_enterprise_ids
 from app.services.auth import principal_row
 
 
 class Reader(Protocol):
-    """Runs one read-only statement and returns its first row (asyncpg's `fetchrow`)."""
+    """Runs one read-only statement: its first row, or all rows (asyncpg's `fetchrow`, `fetch`)."""
 
     async def fetchrow(self, sql: str, *args: Any) -> Any: ...
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,26 +62,76 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-@cache
-def statement(kind: PrincipalKind, role: Role) -> Statement:
-    """`SELECT live, body` for a caller of this kind and role (compiled once, then cached)."""
-    template = Principal(
+OWN = frozenset({"me_id", "me_ver", "me_org", "me_ent", "enterprise_id", "since", "after_at", "after_id", "n", "ids"})
+"""Parameters filled per request; any other parameter is a value the expressions carry."""
+
+
+def _compile(query: Any) -> Statement:
+    compiled = query.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+    names = tuple(compiled.positiontup or ())
+    fixed = {name: _plain(value) for name, value in compiled.params.items() if name not in OWN}
+    return Statement(sql=compiled.string, names=names, fixed=fixed)
+
+
+def _template(kind: PrincipalKind, role: Role) -> Principal:
+    """A principal whose ids are bound parameters, to compile the access rules once per role."""
+    return Principal(
         kind=kind,
         id=cast(UUID, sa.bindparam("me_id")),
         role=role,
         organisation_id=cast(UUID, sa.bindparam("me_org")),
         enterprise_id=cast(UUID, sa.bindparam("me_ent")),
     )
+
+
+def _live(kind: PrincipalKind) -> Any:
+    return sa.exists(principal_row(kind, sa.bindparam("me_id"), sa.bindparam("me_ver"))).label("live")
+
+
+@cache
+def statement(kind: PrincipalKind, role: Role) -> Statement:
+    """`SELECT live, body` for a caller of this kind and role (compiled once, then cached)."""
+    template = _template(kind, role)
     body = select(ProgressRecord.body).where(ProgressRecord.enterprise_id == sa.bindparam("enterprise_id"))
     if not template.is_admin:
         body = body.where(ProgressRecord.enterprise_id.in_(visible_enterprise_ids(template)))  # type: ignore[attr-defined]
-    live = principal_row(kind, sa.bindparam("me_id"), sa.bindparam("me_ver"))
-    query = sa.select(sa.exists(live).label("live"), body.scalar_subquery().label("body"))
-    compiled = query.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
-    names = tuple(compiled.positiontup or ())
-    own = {"me_id", "me_ver", "me_org", "me_ent", "enterprise_id"}
-    fixed = {name: _plain(value) for name, value in compiled.params.items() if name not in own}
-    return Statement(sql=compiled.string, names=names, fixed=fixed)
+    return _compile(sa.select(_live(kind), body.scalar_subquery().label("body")))
+
+
+@cache
+def page_statement(kind: PrincipalKind, role: Role, since: bool, after: bool) -> Statement:
+    """`live, updated_at, enterprise_id` of one page: one row (live, NULL, NULL) when the caller
+    is not live or the page is empty, else a row per record in key order."""
+    keys = progress.visible_keys(_template(kind, role))
+    if since:
+        keys = keys.where(ProgressRecord.updated_at >= sa.bindparam("since"))
+    if after:
+        position = sa.tuple_(ProgressRecord.updated_at, ProgressRecord.enterprise_id)
+        after_at = sa.bindparam("after_at", type_=ProgressRecord.__table__.c.updated_at.type)  # type: ignore[attr-defined]
+        keys = keys.where(position > sa.tuple_(after_at, sa.bindparam("after_id", type_=sa.Uuid())))
+    order = (ProgressRecord.updated_at, ProgressRecord.enterprise_id)
+    page = keys.order_by(*order).limit(sa.bindparam("n")).subquery("k")
+    live = sa.select(_live(kind)).subquery("l")
+    query = (
+        sa.select(live.c.live, page.c.updated_at, page.c.enterprise_id)
+        .select_from(live.outerjoin(page, live.c.live))
+        .order_by(page.c.updated_at, page.c.enterprise_id)
+    )
+    return _compile(query)
+
+
+@cache
+def bodies_statement() -> Statement:
+    return _compile(progress.BODIES)
+
+
+def _caller_values(principal: Principal, version: int) -> dict[str, Any]:
+    return {
+        "me_id": principal.id,
+        "me_ver": version,
+        "me_org": principal.organisation_id,
+        "me_ent": principal.enterprise_id,
+    }
 
 
 async def read_record(reader: Reader, principal: Principal, version: int, enterprise_id: UUID) -> bytes | None:
@@ -83,14 +140,51 @@ async def read_record(reader: Reader, principal: Principal, version: int, enterp
     if not can(principal, Resource.progress, Action.read):
         return None
     stmt = statement(principal.kind, principal.role)
-    values = {
-        "me_id": principal.id,
-        "me_ver": version,
-        "me_org": principal.organisation_id,
-        "me_ent": principal.enterprise_id,
-        "enterprise_id": enterprise_id,
-    }
+    values = _caller_values(principal, version)
+    values["enterprise_id"] = enterprise_id
     row = await reader.fetchrow(stmt.sql, *stmt.args(values))
     if row is None or not row[0] or row[1] is None:
         return None
     return str(row[1]).encode()
+
+
+async def read_page(
+    reader: Reader,
+    principal: Principal,
+    version: int,
+    limit: int,
+    since: datetime | None,
+    after: list[Any] | None,
+    large_pages: asyncio.Semaphore,
+) -> tuple[list[bytes], tuple[datetime, UUID] | None] | None:
+    """One page's record bytes and, if there are more, the key of its last record. None when
+    the caller is not live (the route answers). Large pages take their turn in `large_pages`,
+    as on the route (see `progress.list_records`)."""
+    if not can(principal, Resource.progress, Action.read):
+        return None
+    stmt = page_statement(principal.kind, principal.role, since is not None, after is not None)
+    values = _caller_values(principal, version)
+    values["n"] = limit + 1
+    if since is not None:
+        values["since"] = since
+    if after is not None:
+        values["after_at"], values["after_id"] = after
+    rows = await reader.fetch(stmt.sql, *stmt.args(values))
+    if not rows or not rows[0][0]:
+        return None
+    keys = [(row[1], row[2]) for row in rows if row[2] is not None]
+    last = keys[limit - 1] if len(keys) > limit else None
+    ids = [key[1] for key in keys[:limit]]
+    if not ids:
+        return [], None
+    if len(ids) <= progress.LARGE_PAGE:
+        return await _bodies(reader, ids), last
+    async with large_pages:
+        return await _bodies(reader, ids), last
+
+
+async def _bodies(reader: Reader, ids: list[UUID]) -> list[bytes]:
+    stmt = bodies_statement()
+    rows = await reader.fetch(stmt.sql, *stmt.args({"ids": ids}))
+    text = {row[0]: row[1] for row in rows}
+    return [text[i].encode() for i in ids if i in text]
