@@ -48,6 +48,8 @@ from app.services.progress_read import Reader, read_page, read_record
 PREFIX, SUFFIX = "/v1/enterprises/", "/progress"
 ROUTE = PREFIX + "{enterprise_id}" + SUFFIX
 LIST = "/v1/progress"
+_HEX = "[0-9a-fA-F]"
+_RECORD_PATH = re.compile(f"/v1/enterprises/({_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})/progress")
 PAGE_PARAMS = frozenset({"limit", "cursor", "updated_since"})
 _LIMIT = re.compile(r"[1-9][0-9]{0,2}")
 _since = TypeAdapter(Rfc3339)
@@ -116,14 +118,8 @@ def page_request(query: QueryParams) -> tuple[int, str | None, datetime | None] 
 def enterprise_in(path: str) -> UUID | None:
     """The enterprise id of a progress path in canonical form; None for anything else
     (other spellings go to the route, which validates them)."""
-    if not (path.startswith(PREFIX) and path.endswith(SUFFIX)) or len(path) != len(PREFIX) + 36 + len(SUFFIX):
-        return None
-    text = path[len(PREFIX) : -len(SUFFIX)]
-    try:
-        value = UUID(text)
-    except ValueError:
-        return None
-    return value if str(value) == text.lower() else None
+    match = _RECORD_PATH.fullmatch(path)
+    return UUID(match[1]) if match else None
 
 
 class ProgressReadPath:

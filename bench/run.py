@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
@@ -310,55 +311,96 @@ async def touch(ctx: Ctx, ids: list[UUID]) -> str:
     return quote((before + timedelta(microseconds=1)).isoformat())
 
 
-async def measure(kind: str, ctx: Ctx, port: int, single_max_hint: float | None = None) -> dict[str, float]:
-    f: dict[str, float] = {}
+ROUNDS = 2
+"""Load phases alternate app and ceiling this many times (each DURATION / ROUNDS seconds) and
+report the mean, so that drift of a shared, noisy machine falls on both alike."""
+
+
+async def alternate(ports: dict[str, int], run: Any) -> dict[str, list[dict[str, float]]]:
+    out: dict[str, list[dict[str, float]]] = {kind: [] for kind in ports}
+    for _ in range(ROUNDS):
+        for kind, port in ports.items():
+            out[kind].append(await run(kind, port))
+    return out
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+async def measure(ctx: Ctx, ports: dict[str, int]) -> dict[str, dict[str, float]]:
+    f: dict[str, dict[str, float]] = {kind: {} for kind in ports}
     buyer, admin = ctx.buyer_token, ctx.admin_token
+    part = DURATION / ROUNDS
     # (2) full sync, cold (first requests after start) then warm.
     for run in ("cold", "warm"):
-        for who, token, expected in (("buyer", buyer, 2000), ("admin", admin, S.ENTERPRISES)):
-            seconds, records, pages = await full_sync(port, token)
-            if records != expected:
-                raise RuntimeError(f"{kind} {who} sync got {records} records, expected {expected}")
-            f[f"sync_{who}_{run}"] = seconds
-            print(
-                f"  {kind:8} full sync {who:5} {run}: {seconds:6.3f} s ({records} records, {pages} pages)", flush=True
-            )
+        for kind, port in ports.items():
+            for who, token, expected in (("buyer", buyer, 2000), ("admin", admin, S.ENTERPRISES)):
+                seconds, records, pages = await full_sync(port, token)
+                if records != expected:
+                    raise RuntimeError(f"{kind} {who} sync got {records} records, expected {expected}")
+                f[kind][f"sync_{who}_{run}"] = seconds
+                print(
+                    f"  {kind:8} full sync {who:5} {run}: {seconds:6.3f} s ({records} records, {pages} pages)",
+                    flush=True,
+                )
+
     # (1) page throughput: the buyer's first page, authenticated.
-    f["pages_per_s"] = (await run_wrk(wrk_cmd(port, buyer, "/v1/progress?limit=500", PAGE_CONCURRENCY, DURATION)))[
-        "rps"
-    ]
-    print(f"  {kind:8} page throughput: {f['pages_per_s']:.1f} pages/s", flush=True)
+    async def pages(kind: str, port: int) -> dict[str, float]:
+        return await run_wrk(wrk_cmd(port, buyer, "/v1/progress?limit=500", PAGE_CONCURRENCY, part))
+
+    for kind, runs in (await alternate(ports, pages)).items():
+        f[kind]["pages_per_s"] = mean([r["rps"] for r in runs])
+        print(f"  {kind:8} page throughput: {f[kind]['pages_per_s']:.1f} pages/s", flush=True)
+
     # (3) single record: max requests/s over random enterprises (admin), then p50/p99 at 70 %.
     script = lua_paths("single", ctx.enterprise_paths)
-    f["single_rps"] = (await run_wrk(wrk_cmd(port, admin, "/", SINGLE_CONCURRENCY, DURATION, script)))["rps"]
-    rate = 0.7 * f["single_rps"]
-    paced = lua_paths("single-paced", ctx.enterprise_paths, delay_ms=max(1, round(PACED_CONNECTIONS * 1000 / rate)))
-    at70 = await run_wrk(wrk_cmd(port, admin, "/", PACED_CONNECTIONS, DURATION, paced))
-    f["single_paced_rps"], f["single_p50_ms"], f["single_p99_ms"] = at70["rps"], at70["p50"], at70["p99"]
-    print(
-        f"  {kind:8} single record: {f['single_rps']:.0f} req/s max; at {at70['rps']:.0f} req/s "
-        f"p50 {f['single_p50_ms']:.2f} ms, p99 {f['single_p99_ms']:.2f} ms",
-        flush=True,
-    )
+
+    async def single(kind: str, port: int) -> dict[str, float]:
+        return await run_wrk(wrk_cmd(port, admin, "/", SINGLE_CONCURRENCY, part, script))
+
+    for kind, runs in (await alternate(ports, single)).items():
+        f[kind]["single_rps"] = mean([r["rps"] for r in runs])
+
+    async def paced(kind: str, port: int) -> dict[str, float]:
+        rate = 0.7 * f[kind]["single_rps"]
+        delay = max(1, round(PACED_CONNECTIONS * 1000 / rate))
+        pacing = lua_paths(f"single-paced-{kind}", ctx.enterprise_paths, delay_ms=delay)
+        return await run_wrk(wrk_cmd(port, admin, "/", PACED_CONNECTIONS, part, pacing))
+
+    for kind, runs in (await alternate(ports, paced)).items():
+        f[kind]["single_paced_rps"] = mean([r["rps"] for r in runs])
+        f[kind]["single_p50_ms"] = mean([r["p50"] for r in runs])
+        f[kind]["single_p99_ms"] = mean([r["p99"] for r in runs])
+        print(
+            f"  {kind:8} single record: {f[kind]['single_rps']:.0f} req/s max; at {f[kind]['single_paced_rps']:.0f}"
+            f" req/s p50 {f[kind]['single_p50_ms']:.2f} ms, p99 {f[kind]['single_p99_ms']:.2f} ms",
+            flush=True,
+        )
+
     # (4) incremental sync: 100 changed records pulled with updated_since while (1) runs.
-    changed = random.sample(ctx.buyer_suppliers, 100)
-    since = await touch(ctx, changed)
-    load = asyncio.create_task(run_wrk(wrk_cmd(port, buyer, "/v1/progress?limit=500", PAGE_CONCURRENCY, DURATION + 1)))
-    await asyncio.sleep(0.5)
-    pulls: list[float] = []
-    deadline = time.perf_counter() + DURATION - 0.5
-    while time.perf_counter() < deadline:
-        seconds, records, _ = await full_sync(port, buyer, f"&updated_since={since}")
-        if records != 100:
-            raise RuntimeError(f"{kind} incremental pull got {records} records, expected 100")
-        pulls.append(seconds)
-    f["pages_per_s_during_incremental"] = (await load)["rps"]
-    f["incr_p50_ms"], f["incr_p99_ms"] = pct(pulls, 50) * 1000, pct(pulls, 99) * 1000
-    print(
-        f"  {kind:8} incremental pull (100 records, {len(pulls)} pulls under page load): "
-        f"p50 {f['incr_p50_ms']:.2f} ms, p99 {f['incr_p99_ms']:.2f} ms",
-        flush=True,
-    )
+    for kind, port in ports.items():
+        changed = random.sample(ctx.buyer_suppliers, 100)
+        since = await touch(ctx, changed)
+        load = asyncio.create_task(
+            run_wrk(wrk_cmd(port, buyer, "/v1/progress?limit=500", PAGE_CONCURRENCY, DURATION + 1))
+        )
+        await asyncio.sleep(0.5)
+        pulls: list[float] = []
+        deadline = time.perf_counter() + DURATION - 0.5
+        while time.perf_counter() < deadline:
+            seconds, records, _ = await full_sync(port, buyer, f"&updated_since={since}")
+            if records != 100:
+                raise RuntimeError(f"{kind} incremental pull got {records} records, expected 100")
+            pulls.append(seconds)
+        g = f[kind]
+        g["pages_per_s_during_incremental"] = (await load)["rps"]
+        g["incr_p50_ms"], g["incr_p99_ms"] = pct(pulls, 50) * 1000, pct(pulls, 99) * 1000
+        print(
+            f"  {kind:8} incremental pull (100 records, {len(pulls)} pulls under page load): "
+            f"p50 {g['incr_p50_ms']:.2f} ms, p99 {g['incr_p99_ms']:.2f} ms",
+            flush=True,
+        )
     return f
 
 
@@ -437,7 +479,8 @@ def report(app: dict[str, float], ceiling: dict[str, float], seed_seconds: float
         "",
         f"Ratios are app/ceiling for rates and ceiling/app for times (1.00 = as fast as the ceiling). "
         f"Seeding took {seed_seconds:.0f} s. Same bytes from app and ceiling: {'yes' if identical else 'NO'}. "
-        f"{os.cpu_count()} CPUs, {DURATION:.0f} s per load phase, wrk -t1 -c{PAGE_CONCURRENCY} (pages) / "
+        f"{os.cpu_count()} CPUs, {DURATION:.0f} s per load phase and server, in {ROUNDS} alternating "
+        f"app/ceiling runs (mean), wrk -t1 -c{PAGE_CONCURRENCY} (pages) / "
         f"-c{SINGLE_CONCURRENCY} (single), 70 % load paced by a wrk script ({PACED_CONNECTIONS} connections, "
         "each pausing between requests; latencies as wrk measures them).",
     ]
@@ -495,20 +538,16 @@ async def async_main(sa_url: str, dsn: str, seed_seconds: float) -> None:
     ensure_wrk()
     ctx = await seeded_context(sa_url, dsn)
     secret = app_settings(sa_url).signing_key
-    results: dict[str, dict[str, float]] = {}
-    identical = False
-    for kind in ("app", "ceiling"):
-        print(f"\n== {kind}", flush=True)
-        proc, port = await start_server(kind, sa_url, dsn, secret)
-        try:
-            results[kind] = await measure(kind, ctx, port)
-            if kind == "ceiling":
-                app_proc, app_port = await start_server("app", sa_url, dsn, secret)
-                try:
-                    identical = await same_bytes(app_port, port, ctx)
-                finally:
-                    stop_server(app_proc)
-        finally:
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    ports: dict[str, int] = {}
+    try:
+        for kind in ("app", "ceiling"):
+            procs[kind], ports[kind] = await start_server(kind, sa_url, dsn, secret)
+        print("\n== app and ceiling, served side by side", flush=True)
+        results = await measure(ctx, ports)
+        identical = await same_bytes(ports["app"], ports["ceiling"], ctx)
+    finally:
+        for proc in procs.values():
             stop_server(proc)
     table = report(results["app"], results["ceiling"], seed_seconds, identical)
     print("\n" + table)
