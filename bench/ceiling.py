@@ -30,7 +30,8 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 def _page_sql(buyer: bool, since: bool, after: bool) -> str:
-    """The app's statement: the page's keys by keyset, then the record text for those rows only."""
+    """The page's keys by keyset, then the record text (as UTF-8 bytes, as the app reads it) for
+    those rows only. One statement: the app needs two, to know a page's size before reading it."""
     where, n = [], 0
     if buyer:
         n += 1
@@ -44,7 +45,7 @@ def _page_sql(buyer: bool, since: bool, after: bool) -> str:
     n += 1
     cond = (" WHERE " + " AND ".join(where)) if where else ""
     return (
-        "SELECT p.updated_at, p.enterprise_id, p.body AS body FROM progress_records p"
+        "SELECT p.updated_at, p.enterprise_id, convert_to(p.body, 'UTF8') AS body FROM progress_records p"
         f" JOIN (SELECT updated_at, enterprise_id FROM progress_records{cond}"
         f" ORDER BY updated_at, enterprise_id LIMIT ${n}) k ON k.enterprise_id = p.enterprise_id"
         " ORDER BY p.updated_at, p.enterprise_id"
@@ -155,7 +156,7 @@ class Ceiling:
             extra.append((b"link", link.encode()))
         parts = [b'{"items":[']
         for row in rows:
-            parts += (row[2].encode(), b",")
+            parts += (row[2], b",")
         if rows:
             parts.pop()
         parts += (b'],"next_cursor":', orjson.dumps(next_cursor), b"}")

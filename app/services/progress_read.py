@@ -185,6 +185,4 @@ async def read_page(
 
 async def _bodies(reader: Reader, ids: list[UUID]) -> list[bytes]:
     stmt = bodies_statement()
-    rows = await reader.fetch(stmt.sql, *stmt.args({"ids": ids}))
-    text = {row[0]: row[1] for row in rows}
-    return [text[i].encode() for i in ids if i in text]
+    return [row[0] for row in await reader.fetch(stmt.sql, *stmt.args({"ids": ids}))]
