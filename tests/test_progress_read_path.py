@@ -46,6 +46,13 @@ async def tenants(factory: Factory) -> tuple[Tenant, Tenant]:
     return a, b
 
 
+async def known(client, factory: Factory, who) -> dict[str, str]:
+    """Auth headers of a caller this process has resolved once (so the lean path can serve it)."""
+    auth = factory.auth(who)
+    assert (await client.get("/v1/me", headers=auth)).status_code == 200
+    return auth
+
+
 def path(tenant: Tenant) -> str:
     return f"/v1/enterprises/{tenant.enterprise.id}/progress"
 
@@ -118,8 +125,7 @@ async def test_deactivation_and_password_change_end_access_at_once(app, client, 
 
 async def test_revoked_link_hides_the_record_at_once(app, client, factory):
     a, _ = await tenants(factory)
-    auth = factory.auth(a.users["buyer"])
-    await client.get(path(a), headers=auth)
+    auth = await known(client, factory, a.users["buyer"])
     assert (await client.get(path(a), headers=auth)).status_code == 200
     a.link.status = LinkStatus.revoked
     await factory.save(a.link)
@@ -130,8 +136,7 @@ async def test_revoked_link_hides_the_record_at_once(app, client, factory):
 
 async def test_what_it_cannot_serve_goes_to_the_route(app, client, factory):
     a, _ = await tenants(factory)
-    auth = factory.auth(a.users["partner"])
-    await client.get(path(a), headers=auth)
+    auth = await known(client, factory, a.users["partner"])
     ways = Ways(app)
     cases = [
         ({}, 401),  # no token
@@ -155,8 +160,7 @@ async def test_what_it_cannot_serve_goes_to_the_route(app, client, factory):
 
 async def test_a_record_never_stored_is_computed_by_the_route(app, client, factory):
     a, _ = await tenants(factory)
-    auth = factory.auth(a.users["partner"])
-    await client.get(path(a), headers=auth)
+    auth = await known(client, factory, a.users["partner"])
     await factory.session.exec(
         sa.text("DELETE FROM progress_records WHERE enterprise_id = :id").bindparams(id=a.enterprise.id)
     )
@@ -169,8 +173,7 @@ async def test_a_record_never_stored_is_computed_by_the_route(app, client, facto
 
 async def test_database_trouble_is_left_to_the_route(app, client, factory):
     a, _ = await tenants(factory)
-    auth = factory.auth(a.users["buyer"])
-    await client.get(path(a), headers=auth)
+    auth = await known(client, factory, a.users["buyer"])
 
     class Broken:
         async def fetchrow(self, sql: str, *args: object) -> object:
@@ -262,8 +265,7 @@ async def test_page_shows_own_records_only(app, client, factory, role):
 
 async def test_page_updated_since_is_inclusive_like_the_route(app, client, factory):
     a, b = await tenants(factory)
-    auth = factory.auth(await factory.user("admin"))
-    await client.get("/v1/me", headers=auth)
+    auth = await known(client, factory, await factory.user("admin"))
     items = (await client.get("/v1/progress?limit=500", headers=auth)).json()["items"]
     newest = items[-1]["updated_at"]
     ways = Ways(app)
@@ -275,8 +277,7 @@ async def test_page_updated_since_is_inclusive_like_the_route(app, client, facto
 
 async def test_page_requests_it_leaves_to_the_route(app, client, factory):
     a, _ = await tenants(factory)
-    auth = factory.auth(await factory.user("admin"))
-    await client.get("/v1/me", headers=auth)
+    auth = await known(client, factory, await factory.user("admin"))
     ways = Ways(app)
     cases = [
         ("/v1/progress?country=IN", {}, 200),
