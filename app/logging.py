@@ -98,17 +98,26 @@ def log_access(fields: dict[str, object]) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     handler = _handler
-    if handler is None or logging.getLogger().handlers != [handler] or access_log.handlers or access_log.filters:
+    handlers = logging.root.handlers
+    if handler is None or len(handlers) != 1 or handlers[0] is not handler or access_log.handlers or access_log.filters:
         access_log.info("request", extra=fields)
         return
-    entry: dict[str, object] = {
-        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "level": "info",
-        "logger": access_log.name,
-        "msg": "request",
-    }
+    entry: dict[str, object] = {"ts": _timestamp(), "level": "info", "logger": "app.access", "msg": "request"}
     entry.update(fields)
     handler.write_line(orjson.dumps(entry, default=str).decode())
+
+
+_second: tuple[int, str] = (0, "")
+
+
+def _timestamp() -> str:
+    """`datetime.now(UTC).isoformat(timespec="milliseconds")`, the date part formatted once a second."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    if whole != _second[0]:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}+00:00"
 
 
 def configure_logging(level: str) -> None:

@@ -115,11 +115,11 @@ def page_request(query: QueryParams) -> tuple[int, str | None, datetime | None] 
     return int(limit_text), cursor, since
 
 
-def enterprise_in(path: str) -> UUID | None:
-    """The enterprise id of a progress path in canonical form; None for anything else
-    (other spellings go to the route, which validates them)."""
+def enterprise_in(path: str) -> str | None:
+    """The enterprise id of a progress path in canonical form (as text: asyncpg takes it as a
+    uuid); None for anything else (other spellings go to the route, which validates them)."""
     match = _RECORD_PATH.fullmatch(path)
-    return UUID(match[1]) if match else None
+    return match[1] if match else None
 
 
 class ProgressReadPath:
@@ -176,7 +176,7 @@ class ProgressReadPath:
         scope["route"] = route
         return request_id.encode(), b"x-request-id"
 
-    async def _serve_record(self, scope: Scope, send: Send, enterprise_id: UUID, started: float) -> bool:
+    async def _serve_record(self, scope: Scope, send: Send, enterprise_id: str, started: float) -> bool:
         request = _Request(scope)
         caller = await self._caller(scope, request)
         if caller is None:

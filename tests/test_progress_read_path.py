@@ -208,7 +208,7 @@ async def test_served_from_the_real_pool_with_committed_data(app, live_client, l
 
 def test_only_canonical_ids_are_taken():
     uid = "0196a4c2-7a4e-7d2b-9c1e-3f0a5b6c7d8e"
-    assert str(enterprise_in(f"/v1/enterprises/{uid}/progress")) == uid
+    assert enterprise_in(f"/v1/enterprises/{uid}/progress") == uid
     assert enterprise_in(f"/v1/enterprises/{uid.upper()}/progress") is not None
     for other in (
         f"/v1/enterprises/{uid.replace('-', '')}/progress",

@@ -134,7 +134,7 @@ def _caller_values(principal: Principal, version: int) -> dict[str, Any]:
     }
 
 
-async def read_record(reader: Reader, principal: Principal, version: int, enterprise_id: UUID) -> bytes | None:
+async def read_record(reader: Reader, principal: Principal, version: int, enterprise_id: UUID | str) -> bytes | None:
     """The record's bytes if the caller is live and may see it; None leaves it to the regular
     route (which answers 401, 403, 404, or computes a record never stored)."""
     if not can(principal, Resource.progress, Action.read):
