@@ -9,11 +9,15 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from app.db import Database
+from app.db import Database, finish
+from app.ids import utcnow
+from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus
+from app.models.supplier_links import SupplierLink
 from app.readpath import enterprise_in
 from app.services import progress
 from tests.factories import Factory
+from tests.factories_supplier_links import make_link
 from tests.two_tenants import Tenant, build_tenant
 
 ROLES = ("partner", "expert", "sme", "buyer")
@@ -313,19 +317,16 @@ async def test_page_of_a_caller_no_longer_live_goes_to_the_route(app, client, fa
     assert (r.status_code, ways.went()) == (401, "route")
 
 
-class CountingLane:
+class CountingLane(asyncio.Semaphore):
     """A semaphore that remembers how many took a turn."""
 
     def __init__(self) -> None:
+        super().__init__(1)
         self.turns = 0
-        self.inner = asyncio.Semaphore(1)
 
-    async def __aenter__(self) -> None:
+    async def acquire(self) -> bool:
         self.turns += 1
-        await self.inner.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.inner.release()
+        return await super().acquire()
 
 
 async def test_large_pages_take_turns_on_both_paths(app, client, factory, monkeypatch):
@@ -344,3 +345,63 @@ async def test_large_pages_take_turns_on_both_paths(app, client, factory, monkey
         assert (ways.went(), lane.turns, len(small.json()["items"])) == ("lean", 2, 1)
     finally:
         app.state.large_pages = shared
+
+
+async def test_a_record_restamped_while_a_page_is_read_waits_for_its_new_place(
+    app, live_client, live_factory, database
+):
+    """The page's keys are read first, then the text. If, in between, enterprise C joins the
+    buyer's feed and record A is re-stamped after it, the page must not show A's newer stamp:
+    a client keeping that stamp as its watermark would never receive C."""
+    a = await build_tenant(live_factory, "race")
+    b = await live_factory.save(
+        Enterprise(name=live_factory.unique("b"), country="IN", sector="2219", partner_id=a.partner_org.id)
+    )
+    c = await live_factory.save(
+        Enterprise(name=live_factory.unique("c"), country="IN", sector="2219", partner_id=a.partner_org.id)
+    )
+    await make_link(live_factory, b, a.buyer_org)
+    async with database.sessionmaker() as session:
+        await progress.refresh(session, [a.enterprise.id, b.id, c.id])
+        await session.commit()
+    auth = await known(live_client, live_factory, a.users["buyer"])
+    pool = await database.read_pool()
+
+    class Interleaving:
+        reads = 0
+
+        async def fetchrow(self, sql: str, *args: object) -> object:
+            return await pool.fetchrow(sql, *args)
+
+        async def fetch(self, sql: str, *args: object) -> object:
+            rows = await pool.fetch(sql, *args)
+            self.reads += 1
+            if self.reads == 1:  # the keys are read: C joins the feed, then A is re-stamped
+                async with database.sessionmaker() as session:
+                    session.add(
+                        SupplierLink(
+                            enterprise_id=c.id, buyer_id=a.buyer_org.id, status=LinkStatus.active, accepted_at=utcnow()
+                        )
+                    )
+                    await finish(session)
+                async with database.sessionmaker() as session:
+                    await progress.refresh(session, [a.enterprise.id])
+                    await session.commit()
+            return rows
+
+    reader = Interleaving()
+
+    async def interleaving() -> Interleaving:
+        return reader
+
+    real, app.state.reader = app.state.reader, interleaving
+    ways = Ways(app)
+    try:
+        page = await live_client.get("/v1/progress?limit=500", headers=auth)
+    finally:
+        app.state.reader = real
+    assert (page.status_code, ways.went(), reader.reads) == (200, "lean", 2)
+    seen = {item["enterprise"]["id"]: item["updated_at"] for item in page.json()["items"]}
+    assert seen.keys() == {str(b.id)}  # A moved after the keys were read: not on this page
+    again = await live_client.get("/v1/progress", params={"updated_since": max(seen.values())}, headers=auth)
+    assert {item["enterprise"]["id"] for item in again.json()["items"]} == {str(a.enterprise.id), str(b.id), str(c.id)}

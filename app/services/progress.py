@@ -33,7 +33,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import before_commit
-from app.errors import NotFound
+from app.errors import NotFound, ServiceUnavailable
 from app.models.enterprises import Enterprise
 from app.models.progress import ProgressRecord
 from app.models.reference import EmissionFactor, Metric
@@ -135,13 +135,20 @@ def visible_keys(principal: Principal) -> Any:
 
 LARGE_PAGE = 100
 """Pages with more records than this are built a few at a time (see `list_records`)."""
+LARGE_PAGE_WAIT_SECONDS = 10.0
 
 BODIES = sa.text(
-    "SELECT convert_to(p.body, 'UTF8') FROM unnest(:ids) WITH ORDINALITY AS k(id, n)"
-    " JOIN progress_records p ON p.enterprise_id = k.id ORDER BY k.n"
-).bindparams(sa.bindparam("ids", type_=ARRAY(sa.Uuid())))
-"""The record text of a page's ids, in their order, as UTF-8 bytes (no decoding into `str` and
-encoding back: a page is megabytes). A record deleted meanwhile is left out."""
+    "SELECT convert_to(p.body, 'UTF8') FROM unnest(:ids, :stamps) WITH ORDINALITY AS k(id, at, n)"
+    " JOIN progress_records p ON p.enterprise_id = k.id AND p.updated_at = k.at ORDER BY k.n"
+).bindparams(
+    sa.bindparam("ids", type_=ARRAY(sa.Uuid())),
+    sa.bindparam("stamps", type_=ARRAY(sa.DateTime(timezone=True))),
+)
+"""The record text of a page's keys, in their order, as UTF-8 bytes (no decoding into `str` and
+encoding back: a page is megabytes). Only a record still at the stamp its key carried is read:
+one re-stamped since the keys were read is left out of this page (it will come at its new,
+higher place in the order), so a page never shows a stamp newer than writes the client has not
+yet seen — its `updated_at` watermark stays safe."""
 
 
 async def list_records(
@@ -155,12 +162,12 @@ async def list_records(
 ) -> tuple[list[bytes], str | None]:
     """A page of records in (updated_at, enterprise_id) order, as JSON bytes.
 
-    Two statements: the page's keys (an index range), then the record text of those rows only.
+    Two statements: the page's keys (an index range), then the record text of those rows only,
+    at the stamps the keys carried (see `BODIES`: the page is as of the keys' snapshot).
     Reading and encoding a large page's text (500 records are ~4 MB) takes the database and
     this process a while; `large_pages` lets only a few such pages do so at once, so that small
     reads — an incremental pull of recent changes, a single record — are not queued behind a
-    bulk sync. A record re-stamped between the two statements comes with its newer text and
-    will also come again at its new place in the order (sync stays complete)."""
+    bulk sync."""
     require(principal, Resource.progress, Action.read)
     query = visible_keys(principal)
     if country is not None:
@@ -172,17 +179,31 @@ async def list_records(
     keys, cursor = await page.fetch(
         session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id]
     )
-    ids = [key.enterprise_id for key in keys]
-    if len(ids) <= LARGE_PAGE:
-        return await _bodies(session, ids), cursor
-    async with large_pages:
-        return await _bodies(session, ids), cursor
+    pairs = [(key.enterprise_id, key.updated_at) for key in keys]
+    if len(pairs) <= LARGE_PAGE:
+        return await _bodies(session, pairs), cursor
+    await take_turn(large_pages)
+    try:
+        return await _bodies(session, pairs), cursor
+    finally:
+        large_pages.release()
 
 
-async def _bodies(session: AsyncSession, ids: list[UUID]) -> list[bytes]:
-    if not ids:
+async def take_turn(large_pages: asyncio.Semaphore) -> None:
+    """Wait for a turn to read a large page; 503 after LARGE_PAGE_WAIT_SECONDS (the request
+    holds a database connection meanwhile, which must not wait without bound)."""
+    try:
+        async with asyncio.timeout(LARGE_PAGE_WAIT_SECONDS):
+            await large_pages.acquire()
+    except TimeoutError as exc:
+        raise ServiceUnavailable("too many large pages are being read; retry shortly") from exc
+
+
+async def _bodies(session: AsyncSession, pairs: list[tuple[UUID, datetime]]) -> list[bytes]:
+    if not pairs:
         return []
-    rows = (await session.exec(BODIES.bindparams(ids=ids))).all()  # type: ignore[call-overload]
+    ids, stamps = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+    rows = (await session.exec(BODIES.bindparams(ids=ids, stamps=stamps))).all()  # type: ignore[call-overload]
     return [row[0] for row in rows]
 
 

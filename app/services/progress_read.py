@@ -62,7 +62,22 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-OWN = frozenset({"me_id", "me_ver", "me_org", "me_ent", "enterprise_id", "since", "after_at", "after_id", "n", "ids"})
+OWN = frozenset(
+    {
+        "me_id",
+        "me_ver",
+        "me_org",
+        "me_ent",
+        "me_role",
+        "enterprise_id",
+        "since",
+        "after_at",
+        "after_id",
+        "n",
+        "ids",
+        "stamps",
+    }
+)
 """Parameters filled per request; any other parameter is a value the expressions carry."""
 
 
@@ -174,15 +189,17 @@ async def read_page(
         return None
     keys = [(row[1], row[2]) for row in rows if row[2] is not None]
     last = keys[limit - 1] if len(keys) > limit else None
-    ids = [key[1] for key in keys[:limit]]
-    if not ids:
+    page = keys[:limit]
+    if not page:
         return [], None
-    if len(ids) <= progress.LARGE_PAGE:
-        return await _bodies(reader, ids), last
-    async with large_pages:
-        return await _bodies(reader, ids), last
+    if len(page) <= progress.LARGE_PAGE:
+        return await _bodies(reader, page), last
+    async with large_pages:  # no connection is held while waiting here
+        return await _bodies(reader, page), last
 
 
-async def _bodies(reader: Reader, ids: list[UUID]) -> list[bytes]:
+async def _bodies(reader: Reader, keys: list[tuple[datetime, UUID]]) -> list[bytes]:
+    """The text at the keys' stamps (`progress.BODIES`: the page stays as of the keys' snapshot)."""
     stmt = bodies_statement()
-    return [row[0] for row in await reader.fetch(stmt.sql, *stmt.args({"ids": ids}))]
+    values = {"ids": [key[1] for key in keys], "stamps": [key[0] for key in keys]}
+    return [row[0] for row in await reader.fetch(stmt.sql, *stmt.args(values))]
