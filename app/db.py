@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -37,31 +38,62 @@ class Database:
         event.listen(self.engine.sync_engine, "handle_error", _detect_dropped_connection)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.read_pool_size = settings.db_read_pool_size
-        self._read_pool: Any = None
+        self.read_timeout = settings.db_pool_timeout_seconds
+        self._read_pool: ReadPool | None = None
+        self._read_pool_failed_at = 0.0
         self._read_pool_lock = asyncio.Lock()
 
-    async def read_pool(self) -> Any:
+    async def read_pool(self) -> ReadPool:
         """A plain asyncpg pool for single read-only statements outside the ORM (the lean
-        progress read): no session, no transaction block, one round trip. Opened on first use."""
-        if self._read_pool is None:
-            async with self._read_pool_lock:
-                if self._read_pool is None:
-                    dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
-                    self._read_pool = await asyncpg.create_pool(
-                        dsn,
+        progress read): no session, no transaction block, one round trip. Opened on first use,
+        with the engine's own connection arguments; after a failure to open it, callers get
+        `ConnectionError` at once for a second instead of queueing behind new attempts."""
+        if self._read_pool is not None:
+            return self._read_pool
+        if time.monotonic() - self._read_pool_failed_at < 1.0:
+            raise ConnectionError("the read pool could not be opened a moment ago")
+        async with self._read_pool_lock:
+            if self._read_pool is None:
+                _, options = self.engine.dialect.create_connect_args(self.engine.url)
+                try:
+                    pool = await asyncpg.create_pool(
+                        **options,
                         min_size=1,
                         max_size=self.read_pool_size,
                         server_settings=self.server_settings,
                         timeout=5,
                         reset=_keep,
                     )
+                except Exception:
+                    self._read_pool_failed_at = time.monotonic()
+                    raise
+                self._read_pool = ReadPool(pool, self.read_timeout)
         return self._read_pool
 
     async def dispose(self) -> None:
-        if self._read_pool is not None:
-            pool, self._read_pool = self._read_pool, None
-            await pool.close()
+        async with self._read_pool_lock:
+            if self._read_pool is not None:
+                pool, self._read_pool = self._read_pool, None
+                await pool.pool.close()
         await self.engine.dispose()
+
+
+class ReadPool:
+    """`fetchrow`/`fetch` on a pooled connection, waiting at most `timeout` seconds for one
+    (as the engine's pool does: DB_POOL_TIMEOUT_SECONDS)."""
+
+    def __init__(self, pool: Any, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        async with self.pool.acquire(timeout=self.timeout) as connection:
+            return await connection.fetchrow(sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        async with self.pool.acquire(timeout=self.timeout) as connection:
+            rows: list[Any] = await connection.fetch(sql, *args)
+            return rows
 
 
 async def _keep(_: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 import secrets
 import time
@@ -39,6 +40,15 @@ async def send_problem(
 
 _ID_PREFIX = secrets.token_hex(8)
 _id_counter = itertools.count(1)
+
+
+def _reseed_request_ids() -> None:
+    """A forked worker gets a prefix of its own (workers preloaded by a forking server)."""
+    global _ID_PREFIX, _id_counter
+    _ID_PREFIX, _id_counter = secrets.token_hex(8), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_reseed_request_ids)
 
 
 def new_request_id() -> str:

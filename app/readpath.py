@@ -56,6 +56,8 @@ _since = TypeAdapter(Rfc3339)
 _DB_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 ReaderFactory = Callable[[], Awaitable[Reader]]
+STARTED = "score4climate.lean_response_started"
+"""Set in the scope once the lean path begins its response: from then on it cannot hand over."""
 PAGE_KEYS = (PARSERS[datetime], PARSERS[UUID])
 error_log = logging.getLogger("app.errors")
 
@@ -145,6 +147,8 @@ class ProgressReadPath:
                         served = await self._serve_page(scope, send, started)
                 except Exception:  # a fault here must not cost the caller an answer: the route gives it
                     error_log.exception("lean read path failed", extra={"path": path})
+                    if scope.get(STARTED):  # too late to hand over: the response has begun
+                        raise
                     served = False
                 if served:
                     self.served.inc()
@@ -171,6 +175,7 @@ class ProgressReadPath:
 
     def _start(self, scope: Scope, principal: Principal, route: type) -> tuple[bytes, bytes]:
         """Mark the request as served here; its request id and the header carrying it."""
+        scope[STARTED] = True
         request_id = request_id_of(scope)
         scope["state"]["caller"] = principal.key
         scope["route"] = route

@@ -5,7 +5,9 @@ else on. Counters tell which way each request went."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -111,12 +113,11 @@ async def test_deactivation_and_password_change_end_access_at_once(app, client, 
     a, _ = await tenants(factory)
     admin = await factory.user("admin")
     buyer, partner = a.users["buyer"], a.users["partner"]
-    buyer_auth, partner_auth = factory.auth(buyer), factory.auth(partner)
+    buyer_auth, partner_auth = await known(client, factory, buyer), await known(client, factory, partner)
     ways = Ways(app)
     for auth in (buyer_auth, partner_auth):
-        await client.get(path(a), headers=auth)
-        assert (await client.get(path(a), headers=auth)).status_code == 200
-    ways.went()
+        r = await client.get(path(a), headers=auth)
+        assert (r.status_code, ways.went()) == (200, "lean")
     r = await client.patch(f"/v1/users/{buyer.id}", json={"is_active": False}, headers=factory.auth(admin))
     assert r.status_code == 200, r.text
     r = await client.patch(f"/v1/users/{partner.id}", json={"password": "a new long password"}, headers=partner_auth)
@@ -183,6 +184,9 @@ async def test_database_trouble_is_left_to_the_route(app, client, factory):
         async def fetchrow(self, sql: str, *args: object) -> object:
             raise OSError("connection refused")
 
+        async def fetch(self, sql: str, *args: object) -> object:
+            raise TimeoutError  # no free connection in time
+
     async def broken() -> Broken:
         return Broken()
 
@@ -191,6 +195,8 @@ async def test_database_trouble_is_left_to_the_route(app, client, factory):
         ways = Ways(app)
         r = await client.get(path(a), headers=auth)  # the route's own session still works here
         assert (r.status_code, ways.went()) == (200, "route")
+        r = await client.get("/v1/progress", headers=auth)
+        assert (r.status_code, ways.went(), len(r.json()["items"])) == (200, "route", 1)
     finally:
         app.state.reader = working
 
@@ -405,3 +411,32 @@ async def test_a_record_restamped_while_a_page_is_read_waits_for_its_new_place(
     assert seen.keys() == {str(b.id)}  # A moved after the keys were read: not on this page
     again = await live_client.get("/v1/progress", params={"updated_since": max(seen.values())}, headers=auth)
     assert {item["enterprise"]["id"] for item in again.json()["items"]} == {str(a.enterprise.id), str(b.id), str(c.id)}
+
+
+async def test_rate_limit_counts_each_request_once_on_either_path(live_client, live_factory, database, settings):
+    """3 requests a minute: /v1/me (route), two lean reads, then 429 from the stack for a
+    request the lean path counted and handed over; the count never doubles."""
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    limited = create_app(make_settings(settings.database_url, rate_limit_per_minute=3), database=database)
+    a = await build_tenant(live_factory, "limited")
+    async with database.sessionmaker() as session:
+        await progress.refresh(session, [a.enterprise.id])
+        await session.commit()
+    auth = live_factory.auth(a.users["buyer"])
+    transport = httpx.ASGITransport(app=limited)
+    if time.time() % 60 > 57:  # stay inside one fixed one-minute window
+        await asyncio.sleep(61 - time.time() % 60)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        ways = Ways(limited)
+        assert (await c.get("/v1/me", headers=auth)).status_code == 200
+        for url in (path(a), "/v1/progress"):
+            r = await c.get(url, headers=auth)
+            assert (r.status_code, ways.went()) == (200, "lean")
+        for url in (path(a), "/v1/progress"):
+            r = await c.get(url, headers=auth)
+            assert (r.status_code, ways.went()) == (429, "route")
+            assert r.headers["retry-after"] and r.headers["content-type"] == "application/problem+json"
+    counts = limited.state.limiter._counts
+    assert list(counts.values()) == [5], counts  # five requests of one caller, each counted once

@@ -169,17 +169,31 @@ async def revoke(session: AsyncSession, settings: Settings, token: str) -> None:
         await revoke_family(session, claims.family_id)
 
 
-def principal_row(kind: security.PrincipalKind, subject: Any, version: Any) -> Any:
+def principal_row(kind: security.PrincipalKind, subject: Any, version: Any, same_as: Principal | None = None) -> Any:
     """The columns that decide access (role, organisation, enterprise) of a live account:
     active and with the `auth_version` the token was issued under. `subject` and `version`
-    are values or bound parameters (the lean read path compiles this once, see readpath.py)."""
+    are values or bound parameters (the lean read path compiles this once, see readpath.py).
+    With `same_as`, only if those columns are still the principal's."""
     if kind == "user":
-        return select(User.role, User.organisation_id, User.enterprise_id).where(
+        query = select(User.role, User.organisation_id, User.enterprise_id).where(
             User.id == subject, User.is_active, User.auth_version == version
         )
-    return select(ApiClient.role, ApiClient.organisation_id, sa.null()).where(
+        if same_as is not None:
+            query = query.where(
+                User.role == same_as.role,
+                User.organisation_id.is_not_distinct_from(same_as.organisation_id),  # type: ignore[union-attr]
+                User.enterprise_id.is_not_distinct_from(same_as.enterprise_id),  # type: ignore[union-attr]
+            )
+        return query
+    query = select(ApiClient.role, ApiClient.organisation_id, sa.null()).where(
         ApiClient.id == subject, ApiClient.is_active, ApiClient.auth_version == version
     )
+    if same_as is not None:
+        query = query.where(
+            ApiClient.role == same_as.role,
+            ApiClient.organisation_id.is_not_distinct_from(same_as.organisation_id),  # type: ignore[attr-defined]
+        )
+    return query
 
 
 _KNOWN: OrderedDict[tuple[str, UUID, int], Principal] = OrderedDict()
@@ -189,9 +203,9 @@ _KNOWN_MAX = 10_000
 def known_principal(claims: security.TokenClaims) -> Principal | None:
     """The principal behind verified claims, as last read from the database, or None.
 
-    Safe to reuse only together with a live check (`principal_row` for the same subject and
-    version) in the same statement: role, organisation and enterprise of an account cannot
-    be changed through the API, and everything that ends its sessions bumps `auth_version`."""
+    Reused only together with a live check in the same statement (`principal_row` with
+    `same_as`): the account is active, at the token's `auth_version`, and still has this
+    role, organisation and enterprise (none of which the API can change anyway)."""
     return _KNOWN.get((claims.kind, claims.subject, claims.version))
 
 

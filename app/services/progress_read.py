@@ -99,8 +99,10 @@ def _template(kind: PrincipalKind, role: Role) -> Principal:
     )
 
 
-def _live(kind: PrincipalKind) -> Any:
-    return sa.exists(principal_row(kind, sa.bindparam("me_id"), sa.bindparam("me_ver"))).label("live")
+def _live(template: Principal) -> Any:
+    """The caller's account is active, at the token's version, and still the cached principal."""
+    row = principal_row(template.kind, sa.bindparam("me_id"), sa.bindparam("me_ver"), same_as=template)
+    return sa.exists(row).label("live")
 
 
 @cache
@@ -110,14 +112,15 @@ def statement(kind: PrincipalKind, role: Role) -> Statement:
     body = select(ProgressRecord.body).where(ProgressRecord.enterprise_id == sa.bindparam("enterprise_id"))
     if not template.is_admin:
         body = body.where(ProgressRecord.enterprise_id.in_(visible_enterprise_ids(template)))  # type: ignore[attr-defined]
-    return _compile(sa.select(_live(kind), body.scalar_subquery().label("body")))
+    return _compile(sa.select(_live(template), body.scalar_subquery().label("body")))
 
 
 @cache
 def page_statement(kind: PrincipalKind, role: Role, since: bool, after: bool) -> Statement:
     """`live, updated_at, enterprise_id` of one page: one row (live, NULL, NULL) when the caller
     is not live or the page is empty, else a row per record in key order."""
-    keys = progress.visible_keys(_template(kind, role))
+    template = _template(kind, role)
+    keys = progress.visible_keys(template)
     if since:
         keys = keys.where(ProgressRecord.updated_at >= sa.bindparam("since"))
     if after:
@@ -126,7 +129,7 @@ def page_statement(kind: PrincipalKind, role: Role, since: bool, after: bool) ->
         keys = keys.where(position > sa.tuple_(after_at, sa.bindparam("after_id", type_=sa.Uuid())))
     order = (ProgressRecord.updated_at, ProgressRecord.enterprise_id)
     page = keys.order_by(*order).limit(sa.bindparam("n")).subquery("k")
-    live = sa.select(_live(kind)).subquery("l")
+    live = sa.select(_live(template)).subquery("l")
     query = (
         sa.select(live.c.live, page.c.updated_at, page.c.enterprise_id)
         .select_from(live.outerjoin(page, live.c.live))
