@@ -113,22 +113,17 @@ class PageParams:
         query: Any,
         caller: str,
         keys: Sequence[Any],
-        wrap: Callable[[Any], Any] | None = None,
     ) -> tuple[list[Any], str | None]:
         """Run `query` for one page in key order; returns the rows and the next cursor.
 
         `keys` are the ordering columns (unique together), e.g. `[Model.id]` or
-        `[Model.updated_at, Model.id]`. `wrap`, if given, turns the limited page query into
-        the statement that is run (e.g. a join that reads wide columns only for the page's
-        rows); it must keep the key columns, under their names, and the key order.
+        `[Model.updated_at, Model.id]`.
         """
         parsers = [PARSERS[col.type.python_type] for col in keys]
         after = self._decode(caller, parsers)
         if after is not None:
             query = query.where(sa.tuple_(*keys) > sa.tuple_(*after))
         query = query.order_by(*keys).limit(self.limit + 1)
-        if wrap is not None:
-            query = wrap(query)
         rows = list((await session.exec(query)).all())
         next_cursor = None
         if len(rows) > self.limit:
