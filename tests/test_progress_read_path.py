@@ -440,3 +440,18 @@ async def test_rate_limit_counts_each_request_once_on_either_path(live_client, l
             assert r.headers["retry-after"] and r.headers["content-type"] == "application/problem+json"
     counts = limited.state.limiter._counts
     assert list(counts.values()) == [5], counts  # five requests of one caller, each counted once
+
+
+async def test_a_large_page_on_the_route_does_not_wait_without_bound(app, client, factory, monkeypatch):
+    await tenants(factory)
+    auth = await known(client, factory, await factory.user("admin"))
+    monkeypatch.setattr(progress, "LARGE_PAGE", 1)
+    monkeypatch.setattr(progress, "LARGE_PAGE_WAIT_SECONDS", 0.05)
+    busy = asyncio.Semaphore(0)  # every turn taken
+    shared, app.state.large_pages = app.state.large_pages, busy
+    try:
+        r = await client.get("/v1/progress?limit=2&sector=2219", headers=auth)  # a filter: the route
+    finally:
+        app.state.large_pages = shared
+    assert (r.status_code, r.headers["retry-after"]) == (503, "1")
+    assert r.json()["type"].endswith("/service-unavailable")
