@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 JSON = "application/json"
 CSV = "text/csv"
 
+
+def wants_csv(accept: str | None) -> bool:
+    """`Accept` asks for CSV and not for JSON (JSON stays the default)."""
+    return accept is not None and CSV in accept and JSON not in accept
+
+
 IfMatch = Annotated[
     str | None,
     Header(

@@ -58,11 +58,12 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.pending.append(self.format(record))
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
-        if record.levelno >= logging.WARNING or len(self.pending) >= self.capacity:
+        self.write_line(line)
+        if record.levelno >= logging.WARNING:
             self.flush()
 
     def flush(self) -> None:

@@ -22,7 +22,6 @@ from app.logging import log_access, request_id_var
 from app.ratelimit import RateLimiter
 from app.security import peek_subject
 
-log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.errors import InvalidCursor
-from app.http import CSV, JSON, etag_matches, etag_of_bytes
+from app.http import etag_matches, etag_of_bytes, wants_csv
 from app.middleware import RATE_COUNTED, Metrics, finish_request, request_id_of, subject_key
 from app.models.types import Rfc3339
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PARSERS, decode_cursor, encode_cursor, fingerprint, next_link
@@ -124,6 +124,10 @@ def enterprise_in(path: str) -> str | None:
     return match[1] if match else None
 
 
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+
+
 class ProgressReadPath:
     def __init__(self, app: ASGIApp, settings: Settings, state: State, metrics: Metrics, limiter: RateLimiter) -> None:
         self.app = app
@@ -173,13 +177,26 @@ class ProgressReadPath:
         scope.setdefault("state", {})[RATE_COUNTED] = (limit, retry_after)
         return None if retry_after else (principal, claims.version)
 
-    def _start(self, scope: Scope, principal: Principal, route: type) -> tuple[bytes, bytes]:
-        """Mark the request as served here; its request id and the header carrying it."""
+    async def _reply(
+        self,
+        scope: Scope,
+        send: Send,
+        served: tuple[Principal, type, float],
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:
+        """Answer here, as the stack would: the route's headers plus `X-Request-ID`, then the
+        metrics and the access line. `served` is the caller, the route template and the start."""
+        principal, route, started = served
         scope[STARTED] = True
         request_id = request_id_of(scope)
         scope["state"]["caller"] = principal.key
         scope["route"] = route
-        return request_id.encode(), b"x-request-id"
+        headers.append((b"x-request-id", request_id.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        finish_request(self.metrics, scope, status, started, request_id)
 
     async def _serve_record(self, scope: Scope, send: Send, enterprise_id: str, started: float) -> bool:
         request = _Request(scope)
@@ -193,29 +210,17 @@ class ProgressReadPath:
             body = None  # the route meets the same trouble and answers it (503)
         if body is None:
             return False
-        request_id, name = self._start(scope, caller[0], _Route)
-        etag = etag_of_bytes(body).encode()
-        tail = (name, request_id)
-        if request.if_none_match and etag_matches(request.if_none_match, etag.decode()):
-            status = 304
-            await send({"type": "http.response.start", "status": 304, "headers": [(b"etag", etag), tail]})
-            await send({"type": "http.response.body", "body": b""})
+        served = (caller[0], _Route, started)
+        etag = etag_of_bytes(body)
+        if request.if_none_match and etag_matches(request.if_none_match, etag):
+            await self._reply(scope, send, served, 304, [(b"etag", etag.encode())], b"")
         else:
-            status = 200
-            headers = [
-                (b"etag", etag),
-                (b"content-length", str(len(body)).encode()),
-                (b"content-type", b"application/json"),
-                tail,
-            ]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-        finish_request(self.metrics, scope, status, started, request_id.decode())
+            await self._reply(scope, send, served, 200, [(b"etag", etag.encode()), *_json_headers(body)], body)
         return True
 
     async def _serve_page(self, scope: Scope, send: Send, started: float) -> bool:
         request = _Request(scope)
-        if request.accept and CSV in request.accept and JSON not in request.accept:
+        if wants_csv(request.accept):
             return False
         query = QueryParams(scope["query_string"])
         wanted = page_request(query)
@@ -241,12 +246,8 @@ class ProgressReadPath:
         items, last = page
         next_cursor = None if last is None else encode_cursor(self.settings, fingerprint_, last)
         body = page_bytes(items, next_cursor)
-        request_id, name = self._start(scope, principal, _ListRoute)
-        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        headers = _json_headers(body)
         if next_cursor is not None:
             headers.insert(0, (b"link", next_link(URL(scope=scope), next_cursor).encode("latin-1")))
-        headers.append((name, request_id))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        finish_request(self.metrics, scope, 200, started, request_id.decode())
+        await self._reply(scope, send, (principal, _ListRoute, started), 200, headers, body)
         return True

@@ -9,7 +9,7 @@ from fastapi import Header, Request, Response
 from starlette.responses import StreamingResponse
 
 from app.deps import CurrentPrincipal, SessionDep
-from app.http import CSV, JSON, etag_matches, etag_of_bytes
+from app.http import CSV, JSON, etag_matches, etag_of_bytes, wants_csv
 from app.models.progress import Portfolio, ProgressPage, ProgressRecordPublic
 from app.models.types import CountryCode
 from app.pagination import PageDep
@@ -65,7 +65,7 @@ async def list_progress(
     lane = request.app.state.large_pages
     items, cursor = await service.list_records(session, principal, page, country, sector, updated_since, lane)
     headers = dict(page.response.headers)
-    if accept and CSV in accept and JSON not in accept:
+    if wants_csv(accept):
         if cursor:
             headers["X-Next-Cursor"] = cursor
         return StreamingResponse(service.stream_csv(items), media_type=CSV + "; charset=utf-8", headers=headers)

@@ -174,25 +174,17 @@ def principal_row(kind: security.PrincipalKind, subject: Any, version: Any, same
     active and with the `auth_version` the token was issued under. `subject` and `version`
     are values or bound parameters (the lean read path compiles this once, see readpath.py).
     With `same_as`, only if those columns are still the principal's."""
-    if kind == "user":
-        query = select(User.role, User.organisation_id, User.enterprise_id).where(
-            User.id == subject, User.is_active, User.auth_version == version
-        )
-        if same_as is not None:
-            query = query.where(
-                User.role == same_as.role,
-                User.organisation_id.is_not_distinct_from(same_as.organisation_id),  # type: ignore[union-attr]
-                User.enterprise_id.is_not_distinct_from(same_as.enterprise_id),  # type: ignore[union-attr]
-            )
-        return query
-    query = select(ApiClient.role, ApiClient.organisation_id, sa.null()).where(
-        ApiClient.id == subject, ApiClient.is_active, ApiClient.auth_version == version
+    model: Any = User if kind == "user" else ApiClient
+    enterprise: Any = User.enterprise_id if kind == "user" else sa.null()
+    query = select(model.role, model.organisation_id, enterprise).where(
+        model.id == subject, model.is_active, model.auth_version == version
     )
     if same_as is not None:
         query = query.where(
-            ApiClient.role == same_as.role,
-            ApiClient.organisation_id.is_not_distinct_from(same_as.organisation_id),  # type: ignore[attr-defined]
+            model.role == same_as.role, model.organisation_id.is_not_distinct_from(same_as.organisation_id)
         )
+        if kind == "user":
+            query = query.where(User.enterprise_id.is_not_distinct_from(same_as.enterprise_id))  # type: ignore[union-attr]
     return query
 
 

@@ -62,29 +62,11 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-OWN = frozenset(
-    {
-        "me_id",
-        "me_ver",
-        "me_org",
-        "me_ent",
-        "me_role",
-        "enterprise_id",
-        "since",
-        "after_at",
-        "after_id",
-        "n",
-        "ids",
-        "stamps",
-    }
-)
-"""Parameters filled per request; any other parameter is a value the expressions carry."""
-
-
 def _compile(query: Any) -> Statement:
     compiled = query.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
     names = tuple(compiled.positiontup or ())
-    fixed = {name: _plain(value) for name, value in compiled.params.items() if name not in OWN}
+    # Parameters bound without a value are filled per request; the others the expressions carry.
+    fixed = {name: _plain(value) for name, value in compiled.params.items() if value is not None}
     return Statement(sql=compiled.string, names=names, fixed=fixed)
 
 
