@@ -108,7 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         http="httptools",
         loop="uvloop",
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # the app applies TRUSTED_PROXIES itself (app/main.py)
         timeout_keep_alive=30,
     )
 

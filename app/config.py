@@ -58,14 +58,38 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     rate_limit_per_minute: int = Field(default=1200, ge=1)
     token_rate_limit_per_minute: int = Field(default=30, ge=1)
-    login_failures_per_15_minutes: int = Field(default=5, ge=1)
+    login_failures_per_15_minutes: int = Field(
+        default=5,
+        ge=1,
+        description="Wrong passwords an account may have before each further try must wait a growing delay.",
+    )
+    login_failures_per_address: int = Field(
+        default=30,
+        ge=1,
+        description="Wrong passwords one client address may have (any accounts) before it must wait a growing delay.",
+    )
+    login_max_delay_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="The longest wait the login throttle imposes (delays double from 1 s up to this).",
+    )
+    password_hash_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads that hash and verify passwords (Argon2id); default half the CPUs, at least 1.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed. Empty (the default): forwarded headers are ignored.",
+    )
 
     cors_origins: Annotated[list[str], NoDecode] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -25,6 +25,19 @@ async def get_app_settings(request: Request) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
+
+def client_address(request: Request) -> str:
+    """The caller's address: the connection's, or the X-Forwarded-For client when the connection
+    comes from one of TRUSTED_PROXIES (resolved once, before the app, by ProxyHeadersMiddleware)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def password_guard(request: Request, settings: SettingsDep) -> auth_service.PasswordGuard:
+    return auth_service.PasswordGuard(request.app.state.limiter, settings, client_address(request))
+
+
+PasswordGuardDep = Annotated[auth_service.PasswordGuard, Depends(password_guard)]
+
 # Declared for the OpenAPI document (SDKs and the docs' "Authorize" button); the
 # header itself is read and verified once, in `current_principal`.
 oauth2_scheme = OAuth2(

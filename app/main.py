@@ -8,7 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -16,8 +16,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app import __version__
+from app import __version__, security
 from app.config import Settings, get_settings
 from app.db import Database, require_url
 from app.errors import install_error_handlers
@@ -121,12 +122,18 @@ class ProgrammeAPI(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         state = self.state
         stack = super().build_middleware_stack()
-        return ProgressReadPath(stack, state.settings, state, state.metrics, state.limiter)
+        lean: ASGIApp = ProgressReadPath(stack, state.settings, state, state.metrics, state.limiter)
+        # Outermost: the client address every later layer sees (rate limits, login throttle,
+        # access log) is the connection's, or X-Forwarded-For only from TRUSTED_PROXIES.
+        if state.settings.trusted_proxies:
+            return cast(ASGIApp, ProxyHeadersMiddleware(lean, trusted_hosts=state.settings.trusted_proxies))  # type: ignore[arg-type]
+        return lean
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> ProgrammeAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    security.configure_password_pool(settings.password_hash_threads)
     app = ProgrammeAPI(
         title="SCORE4Climate Programme API",
         version=__version__,

@@ -1,12 +1,34 @@
-"""Per-caller rate limits: fixed windows in Redis when `REDIS_URL` is set, in-process otherwise."""
+"""Per-caller rate limits (fixed windows) and the login throttle (growing delays): in Redis
+when `REDIS_URL` is set, in-process otherwise."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
+from redis.asyncio import Redis
+
 log = logging.getLogger("app.ratelimit")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """A growing delay: `free` attempts, then each further one waits `base`, 2×, 4×, … seconds
+    (at most `cap`) after the one before. The count is forgotten after `memory` quiet seconds."""
+
+    free: int
+    cap: float
+    base: float = 1.0
+    memory: int = 900
+
+    def delay(self, attempts: int) -> float:
+        """The wait imposed after the `attempts`-th attempt (0 while attempts stay free)."""
+        if attempts < self.free:
+            return 0.0
+        return float(min(self.base * 2 ** min(attempts - self.free, 40), self.cap))
 
 
 class RateLimiter(Protocol):
@@ -14,8 +36,15 @@ class RateLimiter(Protocol):
         """Count one event; return 0 if allowed, else the seconds to wait."""
         ...
 
-    async def peek(self, key: str, limit: int, window_seconds: int) -> int:
-        """Like `hit` without counting: the seconds to wait if the key is over its limit."""
+    async def attempt(self, key: str, backoff: Backoff) -> int:
+        """Atomically count one attempt before it is evaluated: 0 if it may go ahead (it is
+        counted), else the seconds to wait (it is not counted). Concurrent attempts each get
+        their own place in the count, so a burst cannot slip past the limit."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Take back one counted attempt that turned out fine (a correct password): only
+        failures stay counted. A wait already imposed still runs out as set."""
         ...
 
 
@@ -24,6 +53,7 @@ class MemoryRateLimiter:
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, int], int] = {}
+        self._attempts: dict[str, tuple[int, float, float]] = {}  # key → (count, wait until, last seen)
         self._last_sweep = 0.0
 
     def _window(self, window_seconds: int) -> tuple[int, int]:
@@ -42,18 +72,55 @@ class MemoryRateLimiter:
         self._counts[slot] = count
         return retry if count > limit else 0
 
-    async def peek(self, key: str, limit: int, window_seconds: int) -> int:
-        window, retry = self._window(window_seconds)
-        return retry if self._counts.get((f"{window_seconds}:{key}", window), 0) >= limit else 0
+    async def attempt(self, key: str, backoff: Backoff) -> int:
+        # No await between reading and writing: atomic on the event loop.
+        now = time.monotonic()
+        count, until, seen = self._attempts.get(key, (0, 0.0, now))
+        if now - seen > backoff.memory:
+            count, until = 0, 0.0
+        if now < until:
+            return math.ceil(until - now)
+        count += 1
+        self._attempts[key] = (count, now + backoff.delay(count), now)
+        if len(self._attempts) > 100_000:
+            self._attempts = {k: v for k, v in self._attempts.items() if now - v[2] <= backoff.memory}
+        return 0
+
+    async def release(self, key: str) -> None:
+        entry = self._attempts.get(key)
+        if entry is not None and entry[0] > 0:
+            self._attempts[key] = (entry[0] - 1, entry[1], entry[2])
+
+
+# KEYS[1]: the attempt hash {n: count, until: ms}; ARGV: now ms, free, base ms, cap ms, memory s.
+# Returns the milliseconds to wait (nothing counted), or 0 after counting the attempt.
+_ATTEMPT_SCRIPT = """
+local now = tonumber(ARGV[1])
+local until_ms = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if now < until_ms then return until_ms - now end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local free = tonumber(ARGV[2])
+if n >= free then
+  local exponent = math.min(n - free, 40)
+  local wait = math.min(tonumber(ARGV[3]) * (2 ^ exponent), tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[1], 'until', now + wait)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+return 0
+"""
+_RELEASE_SCRIPT = """
+if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
+return 0
+"""
 
 
 class RedisRateLimiter:
     """Shared by every worker; fails open (logs) if Redis is unreachable."""
 
-    def __init__(self, url: str) -> None:
-        from redis.asyncio import Redis
-
-        self._redis = Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._attempt = self._redis.register_script(_ATTEMPT_SCRIPT)
+        self._release = self._redis.register_script(_RELEASE_SCRIPT)
 
     def _slot(self, key: str, window_seconds: int) -> tuple[str, int]:
         now = time.time()
@@ -72,18 +139,34 @@ class RedisRateLimiter:
             return 0
         return retry if int(count) > limit else 0
 
-    async def peek(self, key: str, limit: int, window_seconds: int) -> int:
-        slot, retry = self._slot(key, window_seconds)
+    async def attempt(self, key: str, backoff: Backoff) -> int:
         try:
-            count = await self._redis.get(slot)
-        except Exception as exc:
+            wait_ms = await self._attempt(
+                keys=[f"s4c:att:{key}"],
+                args=[
+                    int(time.time() * 1000),
+                    backoff.free,
+                    int(backoff.base * 1000),
+                    int(backoff.cap * 1000),
+                    backoff.memory,
+                ],
+            )
+        except Exception as exc:  # fails open like `hit`; the per-address limit still applies
             log.warning("rate limiter unavailable", extra={"error": type(exc).__name__})
             return 0
-        return retry if count is not None and int(count) >= limit else 0
+        return math.ceil(int(wait_ms) / 1000)
+
+    async def release(self, key: str) -> None:
+        try:
+            await self._release(keys=[f"s4c:att:{key}"])
+        except Exception as exc:
+            log.warning("rate limiter unavailable", extra={"error": type(exc).__name__})
 
     async def close(self) -> None:
         await self._redis.aclose()
 
 
 def make_limiter(redis_url: str | None) -> RateLimiter:
-    return RedisRateLimiter(redis_url) if redis_url else MemoryRateLimiter()
+    if not redis_url:
+        return MemoryRateLimiter()
+    return RedisRateLimiter(Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25))

@@ -160,8 +160,8 @@ class ProgressReadPath:
                 self.passed.inc()
         await self.app(scope, receive, send)
 
-    async def _caller(self, scope: Scope, request: _Request) -> tuple[Principal, int] | None:
-        """The known principal behind the token and its version, once counted against the
+    async def _caller(self, scope: Scope, request: _Request) -> tuple[Principal, int, UUID | None] | None:
+        """The known principal behind the token, its version and login, once counted against the
         caller's rate limit; None (and nothing counted) when the route should answer."""
         if not request.token or request.origin:
             return None
@@ -175,7 +175,7 @@ class ProgressReadPath:
         limit = self.settings.rate_limit_per_minute
         retry_after = await self.limiter.hit(subject_key(claims.subject), limit, 60)
         scope.setdefault("state", {})[RATE_COUNTED] = (limit, retry_after)
-        return None if retry_after else (principal, claims.version)
+        return None if retry_after else (principal, claims.version, claims.family_id)
 
     async def _reply(
         self,
@@ -205,7 +205,7 @@ class ProgressReadPath:
             return False
         factory: ReaderFactory = self.state.reader
         try:
-            body = await read_record(await factory(), caller[0], caller[1], enterprise_id)
+            body = await read_record(await factory(), *caller, enterprise_id)
         except _DB_ERRORS:
             body = None  # the route meets the same trouble and answers it (503)
         if body is None:
@@ -229,7 +229,7 @@ class ProgressReadPath:
         caller = await self._caller(scope, request)
         if caller is None:
             return False
-        principal, version = caller
+        principal, version, family = caller
         limit, cursor, since = wanted
         fingerprint_ = fingerprint(principal.key, scope["path"], query.multi_items())
         try:
@@ -238,7 +238,9 @@ class ProgressReadPath:
             return False
         factory: ReaderFactory = self.state.reader
         try:
-            page = await read_page(await factory(), principal, version, limit, since, after, self.state.large_pages)
+            page = await read_page(
+                await factory(), principal, version, family, limit, since, after, self.state.large_pages
+            )
         except _DB_ERRORS:
             page = None
         if page is None:

@@ -6,10 +6,13 @@ tells them apart and is checked on every decode, so neither can stand in for the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import os
 import secrets
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -49,6 +52,8 @@ class TokenClaims:
 
 
 def hash_password(password: str) -> str:
+    """Argon2id hash, on the calling thread: for start-up and command-line work only.
+    Request handlers use `hash_password_async`, which keeps the event loop free."""
     return _password_hash.hash(password)
 
 
@@ -63,6 +68,38 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return _password_hash.verify(password, password_hash)
     except Exception:  # a corrupt hash counts as a mismatch
         return False
+
+
+_HASH_POOL: ThreadPoolExecutor | None = None
+_HASH_THREADS = max(1, (os.cpu_count() or 2) // 2)
+
+
+def configure_password_pool(threads: int | None) -> None:
+    """Argon2 runs in at most `threads` threads at once (default half the CPUs, at least one),
+    so a burst of logins queues there instead of starving the event loop of CPU."""
+    global _HASH_POOL, _HASH_THREADS
+    wanted = threads or max(1, (os.cpu_count() or 2) // 2)
+    if _HASH_POOL is not None and wanted != _HASH_THREADS:
+        _HASH_POOL.shutdown(wait=False)
+        _HASH_POOL = None
+    _HASH_THREADS = wanted
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _HASH_POOL
+    if _HASH_POOL is None:
+        _HASH_POOL = ThreadPoolExecutor(max_workers=_HASH_THREADS, thread_name_prefix="argon2")
+    return _HASH_POOL
+
+
+async def hash_password_async(password: str) -> str:
+    """`hash_password` in the bounded Argon2 pool (argon2-cffi releases the GIL while hashing)."""
+    return await asyncio.get_running_loop().run_in_executor(_pool(), _password_hash.hash, password)
+
+
+async def verify_password_async(password: str, password_hash: str | None) -> bool:
+    """`verify_password` in the bounded Argon2 pool."""
+    return await asyncio.get_running_loop().run_in_executor(_pool(), verify_password, password, password_hash)
 
 
 def new_client_secret() -> str:

@@ -45,6 +45,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "data_dir": dbsetup.DATA_DIR,
         "rate_limit_per_minute": 1_000_000,
         "token_rate_limit_per_minute": 1_000_000,
+        # Every test client shares one address; the throttle's own tests set a real limit.
+        "login_failures_per_address": 1_000_000,
         "log_level": "WARNING",
     }
     values.update(overrides)

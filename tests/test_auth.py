@@ -101,7 +101,7 @@ async def password_changed(ctx: Ctx) -> str:
     old = ctx.factory.token(ctx.user)
     r = await ctx.client.patch(
         f"/v1/users/{ctx.user.id}",
-        json={"password": "a brand new passphrase"},
+        json={"password": "a brand new passphrase", "current_password": PASSWORD},
         headers={"Authorization": f"Bearer {old}"},
     )
     assert r.status_code == 200, r.text
@@ -253,7 +253,7 @@ async def test_password_change_ends_refresh_tokens(client, factory):
     user = await factory.user("admin")
     tokens = (await password_grant(client, user.email)).json()
     r = await client.patch(
-        f"/v1/users/{user.id}", json={"password": "another good passphrase"}, headers=bearer(tokens["access_token"])
+        f"/v1/users/{user.id}", json={"password": "another good passphrase", "current_password": PASSWORD}, headers=bearer(tokens["access_token"])
     )
     assert r.status_code == 200, r.text
     assert (await refresh(client, tokens["refresh_token"])).json()["error"] == "invalid_grant"

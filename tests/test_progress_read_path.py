@@ -18,7 +18,7 @@ from app.models.enums import LinkStatus
 from app.models.supplier_links import SupplierLink
 from app.readpath import enterprise_in
 from app.services import progress
-from tests.factories import Factory
+from tests.factories import PASSWORD, Factory
 from tests.factories_supplier_links import make_link
 from tests.two_tenants import Tenant, build_tenant
 
@@ -120,7 +120,9 @@ async def test_deactivation_and_password_change_end_access_at_once(app, client, 
         assert (r.status_code, ways.went()) == (200, "lean")
     r = await client.patch(f"/v1/users/{buyer.id}", json={"is_active": False}, headers=factory.auth(admin))
     assert r.status_code == 200, r.text
-    r = await client.patch(f"/v1/users/{partner.id}", json={"password": "a new long password"}, headers=partner_auth)
+    r = await client.patch(
+        f"/v1/users/{partner.id}", json={"password": "a new long password", "current_password": PASSWORD}, headers=partner_auth
+    )
     assert r.status_code == 200, r.text
     ways.went()
     for auth in (buyer_auth, partner_auth):

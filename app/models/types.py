@@ -92,6 +92,14 @@ NOT_BLANK = "[^\t\n\x0b\x0c\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NOT_BLANK)]
 ShortText = Annotated[str, StringConstraints(max_length=2000)]
+CurrentPassword = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=1024, strip_whitespace=False),
+    Field(
+        description="Your password now: required to set a new one of your own (write-only). Wrong answers "
+        "count against the account's login throttle."
+    ),
+]
 Password = Annotated[
     str,
     StringConstraints(min_length=8, max_length=1024, strip_whitespace=False),  # spaces are part of a password

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, EmailStr
 from sqlmodel import Field
 
 from app.models.base import InputModel, NoNull, PublicBase, TableBase, enum_column
-from app.models.types import IsoDate, Name, Password, Role
+from app.models.types import CurrentPassword, IsoDate, Name, Password, Role
 
 
 class User(TableBase, table=True):
@@ -53,10 +53,23 @@ class UserCreate(InputModel):
 
 
 class UserUpdate(InputModel):
-    password: Password | NoNull = None
+    password: Password | NoNull = Field(
+        default=None,
+        description="Your own new password, with `current_password`. Another user's password is set "
+        "with `POST /v1/users/{id}/password-reset`. Ends every session of the account.",
+    )
+    current_password: CurrentPassword | NoNull = None
     full_name: Name | None = None
     certified_until: IsoDate | None = None
     is_active: bool | NoNull = None
+
+
+class PasswordReset(InputModel):
+    """An administrator's or partner's reset of another user's password."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"password": "a new correct horse battery"}]})
+
+    password: Password
 
 
 class UserPublic(PublicBase):

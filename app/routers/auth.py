@@ -11,7 +11,7 @@ from fastapi import Form, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
-from app.deps import SessionDep, SettingsDep
+from app.deps import PasswordGuardDep, SessionDep, SettingsDep
 from app.errors import problem_responses
 from app.models.auth import OAuthError, TokenResponse
 from app.routers.common import make_router
@@ -99,10 +99,6 @@ def _oauth_error(exc: service.OAuthProblem) -> JSONResponse:
     )
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
@@ -122,7 +118,11 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     responses=OAUTH_ERRORS,
 )
 async def token(
-    request: Request, session: SessionDep, settings: SettingsDep, form: Annotated[TokenRequest, Form()]
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    guard: PasswordGuardDep,
+    form: Annotated[TokenRequest, Form()],
 ) -> Response:
     """OAuth2 token endpoint, form-encoded:
 
@@ -141,9 +141,7 @@ async def token(
         if grant is GrantType.password:
             if not form.username or form.password is None:
                 raise service.OAuthProblem("invalid_request", "username and password are required")
-            result = await service.password_grant(
-                session, settings, request.app.state.limiter, form.username, form.password, _client_address(request)
-            )
+            result = await service.password_grant(session, guard, form.username, form.password)
         elif grant is GrantType.client_credentials:
             basic = _basic_credentials(request)
             client_id, secret = basic if basic else (form.client_id, form.client_secret)

@@ -6,10 +6,10 @@ from uuid import UUID
 
 from fastapi import Request, Response
 
-from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
+from app.deps import CurrentPrincipal, IdempotencyDep, PasswordGuardDep, SessionDep
 from app.http import IfMatch, object_response, write_response
 from app.models.types import Role
-from app.models.users import UserCreate, UserPublic, UserUpdate
+from app.models.users import PasswordReset, UserCreate, UserPublic, UserUpdate
 from app.pagination import Page, PageDep
 from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
 from app.services import crud
@@ -73,13 +73,35 @@ async def update_user(
     session: SessionDep,
     principal: CurrentPrincipal,
     user_id: UUID,
+    guard: PasswordGuardDep,
     body: UserUpdate,
     if_match: IfMatch = None,
 ) -> Response:
-    """A new password or `is_active: false` ends every session of that user at once.
-    Everyone may change their own password and name."""
-    user = await service.update_user(session, principal, user_id, body, if_match)
+    """Everyone may change their own name, and their own password with `current_password`
+    (wrong: 403; repeated wrong answers are throttled like logins, 429). Admins and partners
+    change the other fields of the users they manage; another user's password is set with
+    `POST /v1/users/{id}/password-reset`. A new password or `is_active: false` ends every
+    session of that user at once."""
+    user = await service.update_user(session, principal, guard, user_id, body, if_match)
     return object_response(request, UserPublic.model_validate(user), crud.etag(user))
+
+
+@router.post(
+    "/{user_id}/password-reset",
+    name="reset_password",
+    summary="Reset another user's password",
+    status_code=204,
+    responses=WRITE_ERRORS,
+)
+async def reset_password(
+    session: SessionDep, principal: CurrentPrincipal, user_id: UUID, body: PasswordReset
+) -> Response:
+    """Admins for anyone, partners for the experts and SME users they manage: sets a new
+    password and ends every session of that user. Recorded in the audit trail as
+    `password_reset` (never the password). Your own password is changed with `PATCH` and
+    `current_password` instead."""
+    await service.reset_password(session, principal, user_id, body)
+    return Response(status_code=204)
 
 
 @router.delete("/{user_id}", name="delete", summary="Delete a user", status_code=204, responses=WRITE_ERRORS)

@@ -4,6 +4,7 @@ resolving a bearer token into a Principal."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -13,14 +14,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import security
 from app.config import Settings
-from app.errors import Unauthorized
+from app.errors import RateLimited, Unauthorized
 from app.ids import utcnow, uuid7
 from app.models.api_clients import ApiClient
 from app.models.auth import RefreshToken, TokenResponse
 from app.models.types import Role
 from app.models.users import User
 from app.principal import Principal
-from app.ratelimit import RateLimiter
+from app.ratelimit import Backoff, RateLimiter
 
 FAILURE_WINDOW_SECONDS = 900
 
@@ -44,7 +45,9 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return (await session.exec(select(User).where(User.email == normalise_email(email)))).first()
 
 
-def _access_token(settings: Settings, principal: Principal, version: int) -> tuple[str, int]:
+def _access_token(
+    settings: Settings, principal: Principal, version: int, family_id: UUID | None = None
+) -> tuple[str, int]:
     token, _ = security.issue_token(
         settings,
         token_type="access",
@@ -54,13 +57,16 @@ def _access_token(settings: Settings, principal: Principal, version: int) -> tup
         organisation_id=principal.organisation_id,
         version=version,
         ttl_seconds=settings.access_token_ttl_seconds,
+        family_id=family_id,
     )
     return token, settings.access_token_ttl_seconds
 
 
 async def _issue_user_tokens(session: AsyncSession, settings: Settings, user: User, family_id: UUID) -> TokenResponse:
     principal = principal_of_user(user)
-    access, expires_in = _access_token(settings, principal, user.auth_version)
+    # The access token names its login (`fam`): logging out or a detected refresh reuse ends
+    # the login's access tokens at once, not only its refresh tokens.
+    access, expires_in = _access_token(settings, principal, user.auth_version, family_id)
     refresh, claims = security.issue_token(
         settings,
         token_type="refresh",
@@ -87,23 +93,69 @@ def principal_of_client(client: ApiClient) -> Principal:
     return Principal(kind="client", id=client.id, role=client.role, organisation_id=client.organisation_id)
 
 
-async def password_grant(
-    session: AsyncSession, settings: Settings, limiter: RateLimiter, username: str, password: str, address: str
-) -> TokenResponse:
-    """Failed logins are limited per email and client address, so nobody can lock an
-    account out from elsewhere; the token endpoint's per-address limit caps guessing overall."""
-    email = normalise_email(username)
-    failure_key = f"login-fail:{email}:{address}"
-    limit = settings.login_failures_per_15_minutes
-    wait = await limiter.peek(failure_key, limit, FAILURE_WINDOW_SECONDS)
+def login_backoffs(settings: Settings) -> tuple[Backoff, Backoff]:
+    """The login throttle's growing delays: per account, and per client address."""
+    memory = max(FAILURE_WINDOW_SECONDS, 2 * settings.login_max_delay_seconds)
+    cap = settings.login_max_delay_seconds
+    return (
+        Backoff(free=settings.login_failures_per_15_minutes, cap=cap, memory=memory),
+        Backoff(free=settings.login_failures_per_address, cap=cap, memory=memory),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordGuard:
+    """What a password check needs: the throttle's store, its settings, and the client address."""
+
+    limiter: RateLimiter
+    settings: Settings
+    address: str
+
+
+async def reserve_login_attempt(guard: PasswordGuard, email: str) -> tuple[str, str]:
+    """Count a password check against the client address and the account *before* it runs
+    (so parallel guesses each take a place), or refuse it with 429. Returns the two keys; a
+    correct password takes its place back (`release`), so only failures stay counted. Past the free attempts each further one waits a delay that
+    doubles (1 s, 2 s, 4 s … up to LOGIN_MAX_DELAY_SECONDS): nobody can lock an account for long
+    with a few wrong passwords, and guessing stays slow however many addresses are used."""
+    limiter = guard.limiter
+    per_account, per_address = login_backoffs(guard.settings)
+    keys = (f"login:addr:{guard.address}", f"login:acct:{email}")
+    wait = await limiter.attempt(keys[0], per_address)
+    if not wait:
+        wait = await limiter.attempt(keys[1], per_account)
+        if wait:
+            await limiter.release(keys[0])
     if wait:
-        raise OAuthProblem("invalid_grant", "too many failed logins; retry later", status=429, retry_after=wait)
+        raise RateLimited(wait, "too many wrong passwords; retry later")
+    return keys
+
+
+async def password_matches(guard: PasswordGuard, email: str, password: str, user: User | None) -> bool:
+    """Check a password (login, or the current one when changing it) under the throttle:
+    counted before Argon2 runs, in the bounded hashing pool; raises RateLimited when refused."""
+    keys = await reserve_login_attempt(guard, normalise_email(email))
+    valid = await security.verify_password_async(password, user.password_hash if user else None)
+    if valid and user is not None and user.is_active:
+        for key in keys:
+            await guard.limiter.release(key)
+        return True
+    return False
+
+
+async def password_grant(session: AsyncSession, guard: PasswordGuard, username: str, password: str) -> TokenResponse:
+    email = normalise_email(username)
     user = await find_user_by_email(session, email) if len(email) <= 320 else None
-    valid = security.verify_password(password, user.password_hash if user else None)
-    if not valid or user is None or not user.is_active:
-        await limiter.hit(failure_key, limit, FAILURE_WINDOW_SECONDS)
+    try:
+        valid = await password_matches(guard, email, password, user)
+    except RateLimited as exc:
+        retry_after = int(exc.headers["Retry-After"])
+        raise OAuthProblem(
+            "invalid_grant", "too many failed logins; retry later", status=429, retry_after=retry_after
+        ) from exc
+    if not valid or user is None:
         raise OAuthProblem("invalid_grant", "the email or password is wrong")
-    return await _issue_user_tokens(session, settings, user, family_id=uuid7())
+    return await _issue_user_tokens(session, guard.settings, user, family_id=uuid7())
 
 
 async def client_credentials_grant(
@@ -169,15 +221,27 @@ async def revoke(session: AsyncSession, settings: Settings, token: str) -> None:
         await revoke_family(session, claims.family_id)
 
 
-def principal_row(kind: security.PrincipalKind, subject: Any, version: Any, same_as: Principal | None = None) -> Any:
+def login_ended(family: Any) -> Any:
+    """True when the login `family` was ended (logged out, or a spent refresh token reused):
+    its refresh tokens carry `revoked_at`. False for tokens of no login (API clients)."""
+    return sa.exists().where(
+        RefreshToken.family_id == family,  # type: ignore[arg-type]
+        RefreshToken.revoked_at.is_not(None),  # type: ignore[union-attr]
+    )
+
+
+def principal_row(
+    kind: security.PrincipalKind, subject: Any, version: Any, family: Any, same_as: Principal | None = None
+) -> Any:
     """The columns that decide access (role, organisation, enterprise) of a live account:
-    active and with the `auth_version` the token was issued under. `subject` and `version`
-    are values or bound parameters (the lean read path compiles this once, see readpath.py).
+    active, with the `auth_version` the token was issued under, and its login (`family`, the
+    token's `fam` claim) not ended. `subject`, `version` and `family` are values or bound
+    parameters (the lean read path compiles this once, see readpath.py).
     With `same_as`, only if those columns are still the principal's."""
     model: Any = User if kind == "user" else ApiClient
     enterprise: Any = User.enterprise_id if kind == "user" else sa.null()
     query = select(model.role, model.organisation_id, enterprise).where(
-        model.id == subject, model.is_active, model.auth_version == version
+        model.id == subject, model.is_active, model.auth_version == version, ~login_ended(family)
     )
     if same_as is not None:
         query = query.where(
@@ -211,7 +275,7 @@ async def resolve_principal(session: AsyncSession, settings: Settings, token: st
     except security.TokenInvalid as exc:
         raise Unauthorized("the access token is invalid or expired") from exc
     # Only the columns that decide access: no ORM object is built on this hot path.
-    query = principal_row(claims.kind, claims.subject, claims.version)
+    query = principal_row(claims.kind, claims.subject, claims.version, claims.family_id)
     row = (await session.exec(query)).first()
     if row is None:
         raise Unauthorized("the access token is no longer valid")

@@ -83,7 +83,8 @@ def _template(kind: PrincipalKind, role: Role) -> Principal:
 
 def _live(template: Principal) -> Any:
     """The caller's account is active, at the token's version, and still the cached principal."""
-    row = principal_row(template.kind, sa.bindparam("me_id"), sa.bindparam("me_ver"), same_as=template)
+    family = sa.bindparam("me_fam", type_=sa.Uuid())
+    row = principal_row(template.kind, sa.bindparam("me_id"), sa.bindparam("me_ver"), family, same_as=template)
     return sa.exists(row).label("live")
 
 
@@ -125,22 +126,25 @@ def bodies_statement() -> Statement:
     return _compile(progress.BODIES)
 
 
-def _caller_values(principal: Principal, version: int) -> dict[str, Any]:
+def _caller_values(principal: Principal, version: int, family: UUID | None) -> dict[str, Any]:
     return {
         "me_id": principal.id,
         "me_ver": version,
+        "me_fam": family,
         "me_org": principal.organisation_id,
         "me_ent": principal.enterprise_id,
     }
 
 
-async def read_record(reader: Reader, principal: Principal, version: int, enterprise_id: UUID | str) -> bytes | None:
+async def read_record(
+    reader: Reader, principal: Principal, version: int, family: UUID | None, enterprise_id: UUID | str
+) -> bytes | None:
     """The record's bytes if the caller is live and may see it; None leaves it to the regular
     route (which answers 401, 403, 404, or computes a record never stored)."""
     if not can(principal, Resource.progress, Action.read):
         return None
     stmt = statement(principal.kind, principal.role)
-    values = _caller_values(principal, version)
+    values = _caller_values(principal, version, family)
     values["enterprise_id"] = enterprise_id
     row = await reader.fetchrow(stmt.sql, *stmt.args(values))
     if row is None or not row[0] or row[1] is None:
@@ -152,6 +156,7 @@ async def read_page(
     reader: Reader,
     principal: Principal,
     version: int,
+    family: UUID | None,
     limit: int,
     since: datetime | None,
     after: list[Any] | None,
@@ -163,7 +168,7 @@ async def read_page(
     if not can(principal, Resource.progress, Action.read):
         return None
     stmt = page_statement(principal.kind, principal.role, since is not None, after is not None)
-    values = _caller_values(principal, version)
+    values = _caller_values(principal, version, family)
     values["n"] = limit + 1
     if since is not None:
         values["since"] = since

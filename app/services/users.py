@@ -10,15 +10,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import security
 from app.errors import Forbidden, Unprocessable
+from app.ids import utcnow
 from app.models.enterprises import Enterprise
 from app.models.organisations import Organisation
 from app.models.types import OrganisationKind, Role
-from app.models.users import User, UserCreate, UserUpdate
+from app.models.users import PasswordReset, User, UserCreate, UserUpdate
 from app.pagination import PageParams
 from app.principal import Principal
-from app.services import crud
+from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require, scoped
-from app.services.auth import normalise_email, revoke_all_for_user
+from app.services.auth import PasswordGuard, normalise_email, password_matches, revoke_all_for_user
 
 ORG_KIND_OF_ROLE = {
     Role.partner: OrganisationKind.partner,
@@ -26,7 +27,7 @@ ORG_KIND_OF_ROLE = {
     Role.buyer: OrganisationKind.buyer,
 }
 PARTNER_MANAGED_ROLES = frozenset({Role.expert, Role.sme})
-SELF_EDITABLE = frozenset({"password", "full_name"})
+SELF_EDITABLE = frozenset({"password", "current_password", "full_name"})
 
 
 async def list_users(
@@ -94,7 +95,7 @@ async def create_user(session: AsyncSession, principal: Principal, data: UserCre
     require(principal, Resource.users, Action.create)
     values = await _check_affiliation(session, principal, data)
     values["email"] = normalise_email(values["email"])
-    user = User(**values, password_hash=security.hash_password(data.password))
+    user = User(**values, password_hash=await security.hash_password_async(data.password))
     return await crud.insert(session, principal, user, "a user with this email already exists")
 
 
@@ -108,8 +109,31 @@ def _may_manage(principal: Principal, user: User) -> bool:
     )
 
 
+async def _confirm_current_password(guard: PasswordGuard, user: User, current: str | None) -> None:
+    """Changing one's own password takes the current one: a stolen access token alone must not
+    turn into a permanent takeover. Wrong answers count against the login throttle."""
+    if current is None:
+        raise Unprocessable(
+            "current_password is required to change your own password", loc=("body", "current_password")
+        )
+    if not await password_matches(guard, user.email, current, user):
+        raise Forbidden("current_password is wrong")
+
+
+async def _end_sessions(session: AsyncSession, user: User, changes: dict[str, Any]) -> None:
+    """A new password or deactivation ends every login: refresh tokens revoked, and access
+    tokens refused at once (their `auth_version` no longer matches)."""
+    changes["auth_version"] = user.auth_version + 1
+    await revoke_all_for_user(session, user.id)
+
+
 async def update_user(
-    session: AsyncSession, principal: Principal, user_id: UUID, data: UserUpdate, if_match: str | None
+    session: AsyncSession,
+    principal: Principal,
+    guard: PasswordGuard,
+    user_id: UUID,
+    data: UserUpdate,
+    if_match: str | None,
 ) -> User:
     user = await get_visible(session, principal, User, user_id, for_update=True)
     changes = data.model_dump(exclude_unset=True)
@@ -118,13 +142,37 @@ async def update_user(
         raise Forbidden("you may change only your own password and name")
     if "certified_until" in changes and user.role is not Role.expert:
         raise Unprocessable("only experts carry certified_until", loc=("body", "certified_until"))
-    ends_sessions = "password" in changes or changes.get("is_active") is False
+    current = changes.pop("current_password", None)
     if "password" in changes:
-        changes["password_hash"] = security.hash_password(changes.pop("password"))
-    if ends_sessions:
-        changes["auth_version"] = user.auth_version + 1
-        await revoke_all_for_user(session, user.id)
+        if not is_self:
+            raise Unprocessable(
+                f"set another user's password with POST /v1/users/{user.id}/password-reset", loc=("body", "password")
+            )
+        await _confirm_current_password(guard, user, current)
+        changes["password_hash"] = await security.hash_password_async(changes.pop("password"))
+    elif current is not None:
+        raise Unprocessable("current_password goes with a new password only", loc=("body", "current_password"))
+    if "password_hash" in changes or changes.get("is_active") is False:
+        await _end_sessions(session, user, changes)
     return await crud.apply_changes(session, principal, user, changes, if_match)
+
+
+async def reset_password(session: AsyncSession, principal: Principal, user_id: UUID, data: PasswordReset) -> None:
+    """An administrator (anyone) or partner (the experts and SME users it manages) sets another
+    user's password: ends that user's sessions; audited as `password_reset`."""
+    user = await get_visible(session, principal, User, user_id, for_update=True)
+    if user.id == principal.id and principal.kind == "user":
+        raise Forbidden("change your own password with PATCH and your current_password")
+    if not _may_manage(principal, user):
+        raise Forbidden("you may not reset this user's password")
+    changes: dict[str, Any] = {"password_hash": await security.hash_password_async(data.password)}
+    await _end_sessions(session, user, changes)
+    for field, value in changes.items():
+        setattr(user, field, value)
+    user.updated_at = utcnow()
+    session.add(user)
+    await session.flush()
+    await audit.record(session, principal, "password_reset", "user", user.id, {"password": "changed"})
 
 
 async def delete_user(session: AsyncSession, principal: Principal, user_id: UUID) -> None:
