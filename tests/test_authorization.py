@@ -207,6 +207,7 @@ Prepare = Callable[[Ctx], Awaitable[Call]]
 #
 # Readings of the contract worth knowing:
 # - users-update: everyone may change their own name and password (self-service; §6 "read self").
+# - users-reset-password: managers only, never one's own (that takes PATCH and current_password).
 # - supplier-links-create: §4 lets "an SME user (or its partner)" link the enterprise to a buyer
 #   (the consent itself, `active` at once); a buyer invites any enterprise by id (`pending`), so
 #   its `own` row invites side B's enterprise and its `other` row invites on behalf of buyer org Y.
@@ -227,6 +228,7 @@ users-create                   201/201  201/422  403/403  403/403  403/403
 users-get                      200/200  200/404  200/404  200/404  200/404
 users-update                   200/200  200/404  200/404  200/404  200/404
 users-delete                   204/204  204/404  403/404  403/404  403/404
+users-reset-password           204/204  204/404  403/404  403/404  403/404
 api-clients-list               200      200      403      403      200
 api-clients-create             201      201      403      403      201
 api-clients-get                200/200  200/404  404/404  404/404  200/404
@@ -427,6 +429,12 @@ async def _users_get(c: Ctx) -> Call:
 async def _users_update(c: Ctx) -> Call:
     user = user_target(c.role, c.side)
     return Call({"user_id": user.id}, body={"full_name": "Asha Rao"}, obj=user)
+
+
+@op("users-reset-password", "POST", "/v1/users/{user_id}/password-reset")
+async def _users_reset_password(c: Ctx) -> Call:
+    user = user_target(c.role, c.side)
+    return Call({"user_id": user.id}, body={"password": "a brand new passphrase"}, obj=user)
 
 
 @op("users-delete", "DELETE", "/v1/users/{user_id}")

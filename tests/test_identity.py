@@ -6,6 +6,7 @@ import pytest
 
 from app.models.enterprises import Enterprise
 from app.models.organisations import Organisation
+from tests.factories import PASSWORD
 
 
 async def _org(factory, user):
@@ -139,7 +140,11 @@ async def test_api_client_secret_shown_once(client, factory):
 
 async def test_spaces_are_part_of_a_password(client, factory):
     user = await factory.user("buyer")
-    r = await client.patch(f"/v1/users/{user.id}", json={"password": "   spaced out   "}, headers=factory.auth(user))
+    r = await client.patch(
+        f"/v1/users/{user.id}",
+        json={"password": "   spaced out   ", "current_password": PASSWORD},
+        headers=factory.auth(user),
+    )
     assert r.status_code == 200, r.text
     login = {"grant_type": "password", "username": user.email}
     assert (await client.post("/v1/auth/token", data={**login, "password": "spaced out"})).status_code == 400

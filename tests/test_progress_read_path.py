@@ -121,7 +121,9 @@ async def test_deactivation_and_password_change_end_access_at_once(app, client, 
     r = await client.patch(f"/v1/users/{buyer.id}", json={"is_active": False}, headers=factory.auth(admin))
     assert r.status_code == 200, r.text
     r = await client.patch(
-        f"/v1/users/{partner.id}", json={"password": "a new long password", "current_password": PASSWORD}, headers=partner_auth
+        f"/v1/users/{partner.id}",
+        json={"password": "a new long password", "current_password": PASSWORD},
+        headers=partner_auth,
     )
     assert r.status_code == 200, r.text
     ways.went()
