@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 
 import pytest
@@ -11,6 +13,7 @@ from app.models.enums import LinkStatus, ResultSource
 from app.models.results import Result
 from app.models.supplier_links import SupplierLink
 from app.services import progress
+from app.services.progress import CSV_COLUMNS
 
 Y2023 = (date(2023, 1, 1), date(2023, 12, 31))
 Y2025 = (date(2025, 1, 1), date(2025, 12, 31))
@@ -257,3 +260,21 @@ async def test_progress_bytes_match_the_declared_schema(app, client, factory, se
         validate("ProgressRecordPublic", (await client.get(f"/v1/enterprises/{eid}/progress", headers=admin)).json())
     validate("ProgressPage", (await client.get("/v1/progress?limit=500", headers=admin)).json())
     validate("Portfolio", (await client.get("/v1/portfolio", headers=admin)).json())
+
+
+@pytest.mark.parametrize(
+    "name", ['=HYPERLINK("http://x.example","Sunrise")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR"]
+)
+async def test_csv_neutralises_formulas_in_text_cells(client, factory, name):
+    ent = await enterprise(factory)
+    ent.name = name
+    await factory.save(ent)
+    await result(factory, ent, "diesel", 10_000, Y2023, baseline=True)
+    await result(factory, ent, "diesel", 8_000, Y2025)
+    await progress.refresh(factory.session, [ent.id])
+    admin = await factory.user("admin")
+    r = await client.get("/v1/progress", params={"limit": 500}, headers={**factory.auth(admin), "Accept": "text/csv"})
+    rows = [row for row in csv.reader(io.StringIO(r.text)) if row and row[0] == str(ent.id)]
+    assert rows and all(row[1] == "'" + name for row in rows), rows
+    change_pct = rows[0][CSV_COLUMNS.index("change_pct")]
+    assert change_pct == "-20", "numbers, negative ones too, stay numbers"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
@@ -274,13 +275,23 @@ def _csv_rows(record: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?")
+
+
 def _cell(value: Any) -> Any:
-    """JSON spelling for booleans and nulls, so CSV and JSON read the same."""
+    """JSON spelling for booleans and nulls, so CSV and JSON read the same. Text that a
+    spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return, as an
+    enterprise named `=HYPERLINK(…)` would) gets a leading `'`; numbers stay numbers."""
     if value is True:
         return "true"
     if value is False:
         return "false"
-    return "" if value is None else value
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def csv_lines(items: list[bytes], header: bool) -> bytes:
