@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import select
@@ -411,3 +412,15 @@ async def test_updated_since_and_category_filters(client, factory):
     assert [i["id"] for i in listed.json()["items"]] == [str(new.id)]
     by_category = await client.get("/v1/ideas?category=water", headers=factory.auth(w.expert))
     assert [i["id"] for i in by_category.json()["items"]] == [str(old.id)]
+
+
+async def test_lapsed_expert_cannot_verify_an_idea(client, factory):
+    w = await f.world(factory)
+    idea = await f.idea(factory, w.ent_a, status=S.implemented)
+    w.expert.certified_until = date.today() - timedelta(days=1)
+    await factory.save(w.expert)
+    r = await client.post(f"/v1/ideas/{idea.id}/transitions", json={"to": "verified"}, headers=factory.auth(w.expert))
+    assert r.status_code == 409, r.text
+    assert r.json()["type"].endswith("/certification-lapsed")
+    await factory.session.refresh(idea)
+    assert idea.status is S.implemented

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -351,3 +351,20 @@ async def test_values_beyond_1e15_are_refused(client, factory):
     }
     r = await client.post("/v1/results", json=body, headers=factory.auth(s.expert))
     assert r.status_code == 422
+
+
+async def test_lapsed_expert_cannot_verify(client, factory):
+    """Buyers read verified figures as vouched for by a certified expert: a lapsed one may not."""
+    s = await fr.site(factory)
+    res = await fr.result(factory, s.enterprise)
+    s.expert.certified_until = date.today() - timedelta(days=1)
+    await factory.save(s.expert)
+    r = await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(s.expert))
+    assert r.status_code == 409, r.text
+    assert r.json()["type"].endswith("/certification-lapsed")
+    got = await client.get(f"/v1/results/{res.id}", headers=factory.auth(s.expert))
+    assert got.json()["verified_at"] is None
+    s.expert.certified_until = date.today()
+    await factory.save(s.expert)
+    r = await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(s.expert))
+    assert r.status_code == 200, "certified through today still counts"

@@ -31,6 +31,18 @@ def ensure_certified(expert: User, on: date | None = None, what: str = "assigned
         )
 
 
+async def ensure_caller_certified(session: AsyncSession, principal: Principal, act: str) -> None:
+    """Acts that certify (verifying a result, moving an idea to `verified`) need an expert's
+    certification to be current today, as buyers read them as verified figures."""
+    if principal.role is not Role.expert:
+        return
+    expert = await session.get(User, principal.id)
+    today = utcnow().date()
+    if expert is None or expert.certified_until is None or expert.certified_until < today:
+        lapsed = expert.certified_until if expert else None
+        raise CertificationLapsed(f"your certification lapsed on {lapsed}; renew it to {act}")
+
+
 async def list_enterprises(
     session: AsyncSession,
     principal: Principal,

@@ -25,6 +25,7 @@ from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require
+from app.services.enterprises import ensure_caller_certified
 
 S = IdeaStatus
 TRANSITIONS: dict[IdeaStatus, frozenset[IdeaStatus]] = {
@@ -166,6 +167,7 @@ async def transition_idea(
     require(principal, Resource.ideas, Action.update)
     if request.to is IdeaStatus.verified:
         require(principal, Resource.ideas, Action.verify, "only experts, partners and admins verify ideas")
+        await ensure_caller_certified(session, principal, "verify ideas")
     source = idea.status
     if not is_allowed(source, request.to):
         allowed = ", ".join(sorted(TRANSITIONS[source])) or "none (final status)"

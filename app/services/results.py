@@ -24,6 +24,7 @@ from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require, scoped
+from app.services.enterprises import ensure_caller_certified
 from app.services.reference import PERCENT, metric_by_code
 
 SAME_PERIOD = "a result for this enterprise, metric and period already exists"
@@ -170,6 +171,7 @@ async def verify_result(session: AsyncSession, principal: Principal, result_id: 
         raise Forbidden("results are verified by a person (expert, partner staff or admin), not an API client")
     if result.verified_at is not None:
         raise Conflict(f"the result was already verified at {result.verified_at.isoformat()}")
+    await ensure_caller_certified(session, principal, "verify results")
     now = utcnow()
     result.verified_at, result.verified_by, result.updated_at = now, principal.id, now
     session.add(result)
