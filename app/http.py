@@ -79,11 +79,15 @@ async def write_response(
     status_code: int = 200,
     location: str | None = None,
     etag: str | None = None,
+    replay: BaseModel | None = None,
 ) -> Response:
-    """The answer to a POST: stored for `Idempotency-Key` replays in the same transaction."""
+    """The answer to a POST: stored for `Idempotency-Key` replays in the same transaction.
+    `replay` is what a replay answers instead, when the answer carries a secret that must
+    not be stored (an API client's `client_secret`)."""
     body = json_bytes(model)
     if idempotency is not None:
-        await idempotency.complete(session, status_code, body, location)
+        stored = body if replay is None else json_bytes(replay)
+        await idempotency.complete(session, status_code, stored, location)
     headers = {}
     if location:
         headers["Location"] = location

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from app.models.enterprises import Enterprise
+from app.models.idempotency import IdempotencyRecord
 from app.models.organisations import Organisation
 from tests.factories import PASSWORD
 
@@ -149,3 +151,24 @@ async def test_spaces_are_part_of_a_password(client, factory):
     login = {"grant_type": "password", "username": user.email}
     assert (await client.post("/v1/auth/token", data={**login, "password": "spaced out"})).status_code == 400
     assert (await client.post("/v1/auth/token", data={**login, "password": "   spaced out   "})).status_code == 200
+
+
+async def test_client_secrets_are_not_kept_for_idempotent_replays(client, factory):
+    buyer = await factory.user("buyer")
+    headers = {**factory.auth(buyer), "Idempotency-Key": "create-sourcing-client"}
+    first = await client.post("/v1/api-clients", json={"name": "sourcing"}, headers=headers)
+    assert first.status_code == 201, first.text
+    secret = first.json()["client_secret"]
+    assert secret
+    stored = (await factory.session.exec(select(IdempotencyRecord))).all()
+    assert stored and all(secret.encode() not in (r.body or b"") for r in stored), "no plaintext secret at rest"
+    replay = await client.post("/v1/api-clients", json={"name": "sourcing"}, headers=headers)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["id"] == first.json()["id"]
+    assert replay.json()["client_secret"] is None
+    assert secret not in replay.text
+    token = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "client_credentials", "client_id": first.json()["client_id"], "client_secret": secret},
+    )
+    assert token.status_code == 200, "the secret shown once still works"

@@ -51,4 +51,7 @@ class ApiClientPublic(PublicBase):
 
 
 class ApiClientCreated(ApiClientPublic):
-    client_secret: str = PydanticField(description="Shown once, now. Store it: it cannot be read again.")
+    client_secret: str | None = PydanticField(
+        description="Shown once, now. Store it: it cannot be read again. `null` only when this answer is an "
+        "`Idempotency-Key` replay (`Idempotent-Replayed: true`): the secret is never stored to be shown again."
+    )

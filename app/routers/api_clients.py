@@ -46,7 +46,10 @@ async def create_api_client(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: ApiClientCreate
 ) -> Response:
     """Returns `client_id` and `client_secret` for the `client_credentials` grant. The secret is
-    shown in this response only; it is stored hashed."""
+    shown in this response only; it is stored hashed, and nowhere in plaintext. A retry with the
+    same `Idempotency-Key` answers the same client with `client_secret: null` (the secret is not
+    kept to be handed out again): if the first answer was lost, delete that client and create
+    another."""
     created = await service.create_api_client(session, principal, body)
     return await write_response(
         session,
@@ -55,6 +58,7 @@ async def create_api_client(
         status_code=201,
         location=f"/v1/api-clients/{created.id}",
         etag=etag_for(created.id, created.updated_at),
+        replay=created.model_copy(update={"client_secret": None}),
     )
 
 
