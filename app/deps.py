@@ -32,11 +32,11 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def password_guard(request: Request, settings: SettingsDep) -> auth_service.PasswordGuard:
-    return auth_service.PasswordGuard(request.app.state.limiter, settings, client_address(request))
+async def throttle(request: Request, settings: SettingsDep) -> auth_service.Throttle:
+    return auth_service.Throttle(request.app.state.limiter, settings, client_address(request))
 
 
-PasswordGuardDep = Annotated[auth_service.PasswordGuard, Depends(password_guard)]
+ThrottleDep = Annotated[auth_service.Throttle, Depends(throttle)]
 
 # Declared for the OpenAPI document (SDKs and the docs' "Authorize" button); the
 # header itself is read and verified once, in `current_principal`.

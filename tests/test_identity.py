@@ -172,3 +172,37 @@ async def test_client_secrets_are_not_kept_for_idempotent_replays(client, factor
         data={"grant_type": "client_credentials", "client_id": first.json()["client_id"], "client_secret": secret},
     )
     assert token.status_code == 200, "the secret shown once still works"
+
+
+async def test_a_partner_cannot_tell_whose_email_is_taken(client, factory):
+    partner = await factory.user("partner")
+    own_expert = await factory.user(
+        "expert", organisation=await factory.session.get(Organisation, partner.organisation_id)
+    )
+    elsewhere = await factory.user("buyer")
+    answers = []
+    for email in (own_expert.email, elsewhere.email):
+        body = {"email": email, "password": "long enough pw", "role": "expert"}
+        r = await client.post("/v1/users", json=body, headers=factory.auth(partner))
+        answers.append((r.status_code, r.json()["detail"]))
+    assert answers[0] == answers[1] and answers[0][0] == 409, answers
+
+
+async def test_repeated_taken_emails_are_throttled(client, factory, app, monkeypatch):
+    from app.ratelimit import MemoryRateLimiter
+
+    monkeypatch.setattr("app.ratelimit.time.monotonic", lambda: 7000.0)  # no delay runs out meanwhile
+    saved, app.state.limiter = app.state.limiter, MemoryRateLimiter()
+    try:
+        partner = await factory.user("partner")
+        taken = [await factory.user("buyer") for _ in range(7)]
+        statuses = []
+        for user in taken:
+            body = {"email": user.email, "password": "long enough pw", "role": "expert"}
+            statuses.append((await client.post("/v1/users", json=body, headers=factory.auth(partner))).status_code)
+        fresh = {"email": "fresh-person@example.org", "password": "long enough pw", "role": "expert"}
+        after = await client.post("/v1/users", json=fresh, headers=factory.auth(partner))
+    finally:
+        app.state.limiter = saved
+    assert statuses[:5] == [409] * 5 and set(statuses[5:]) == {429}, statuses
+    assert after.status_code == 429, "the delay runs before any creation of this caller"

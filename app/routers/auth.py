@@ -11,7 +11,7 @@ from fastapi import Form, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
-from app.deps import PasswordGuardDep, SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, ThrottleDep
 from app.errors import problem_responses
 from app.models.auth import OAuthError, TokenResponse
 from app.routers.common import make_router
@@ -121,7 +121,7 @@ async def token(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    guard: PasswordGuardDep,
+    guard: ThrottleDep,
     form: Annotated[TokenRequest, Form()],
 ) -> Response:
     """OAuth2 token endpoint, form-encoded:

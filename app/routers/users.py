@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import Request, Response
 
-from app.deps import CurrentPrincipal, IdempotencyDep, PasswordGuardDep, SessionDep
+from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep, ThrottleDep
 from app.http import IfMatch, object_response, write_response
 from app.models.types import Role
 from app.models.users import PasswordReset, UserCreate, UserPublic, UserUpdate
@@ -44,12 +44,13 @@ async def list_users(
     "", name="create", summary="Create a user", status_code=201, response_model=UserPublic, responses=WRITE_ERRORS
 )
 async def create_user(
-    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: UserCreate
+    session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, guard: ThrottleDep, body: UserCreate
 ) -> Response:
     """Admins create anyone. Partners create experts of their own organisation and SME users of
     their enterprises. `partner` and `expert` users need a partner `organisation_id`, `buyer`
-    users a buyer one, `sme` users an `enterprise_id`."""
-    user = await service.create_user(session, principal, body)
+    users a buyer one, `sme` users an `enterprise_id`. A taken email answers `409` with the same
+    words whoever holds it; non-admins who keep hitting taken emails wait a growing delay (`429`)."""
+    user = await service.create_user(session, principal, body, guard)
     return await write_response(
         session,
         idem,
@@ -73,7 +74,7 @@ async def update_user(
     session: SessionDep,
     principal: CurrentPrincipal,
     user_id: UUID,
-    guard: PasswordGuardDep,
+    guard: ThrottleDep,
     body: UserUpdate,
     if_match: IfMatch = None,
 ) -> Response:

@@ -104,15 +104,15 @@ def login_backoffs(settings: Settings) -> tuple[Backoff, Backoff]:
 
 
 @dataclass(frozen=True, slots=True)
-class PasswordGuard:
-    """What a password check needs: the throttle's store, its settings, and the client address."""
+class Throttle:
+    """What the throttles need: their store (the rate limiter), the settings, the client address."""
 
     limiter: RateLimiter
     settings: Settings
     address: str
 
 
-async def reserve_login_attempt(guard: PasswordGuard, email: str) -> tuple[str, str]:
+async def reserve_login_attempt(guard: Throttle, email: str) -> tuple[str, str]:
     """Count a password check against the client address and the account *before* it runs
     (so parallel guesses each take a place), or refuse it with 429. Returns the two keys; a
     correct password takes its place back (`release`), so only failures stay counted. Past the free attempts each further one waits a delay that
@@ -131,7 +131,7 @@ async def reserve_login_attempt(guard: PasswordGuard, email: str) -> tuple[str, 
     return keys
 
 
-async def password_matches(guard: PasswordGuard, email: str, password: str, user: User | None) -> bool:
+async def password_matches(guard: Throttle, email: str, password: str, user: User | None) -> bool:
     """Check a password (login, or the current one when changing it) under the throttle:
     counted before Argon2 runs, in the bounded hashing pool; raises RateLimited when refused."""
     keys = await reserve_login_attempt(guard, normalise_email(email))
@@ -143,7 +143,7 @@ async def password_matches(guard: PasswordGuard, email: str, password: str, user
     return False
 
 
-async def password_grant(session: AsyncSession, guard: PasswordGuard, username: str, password: str) -> TokenResponse:
+async def password_grant(session: AsyncSession, guard: Throttle, username: str, password: str) -> TokenResponse:
     email = normalise_email(username)
     user = await find_user_by_email(session, email) if len(email) <= 320 else None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -9,7 +10,7 @@ from uuid import UUID
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import security
-from app.errors import Forbidden, Unprocessable
+from app.errors import Conflict, Forbidden, RateLimited, Unprocessable
 from app.ids import utcnow
 from app.models.enterprises import Enterprise
 from app.models.organisations import Organisation
@@ -17,9 +18,12 @@ from app.models.types import OrganisationKind, Role
 from app.models.users import PasswordReset, User, UserCreate, UserUpdate
 from app.pagination import PageParams
 from app.principal import Principal
+from app.ratelimit import Backoff
 from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require, scoped
-from app.services.auth import PasswordGuard, normalise_email, password_matches, revoke_all_for_user
+from app.services.auth import Throttle, normalise_email, password_matches, revoke_all_for_user
+
+log = logging.getLogger("app.users")
 
 ORG_KIND_OF_ROLE = {
     Role.partner: OrganisationKind.partner,
@@ -91,12 +95,38 @@ async def check_sme_enterprise(session: AsyncSession, principal: Principal, ente
         raise Unprocessable("enterprise_id must name one of your enterprises", loc=("body", "enterprise_id"))
 
 
-async def create_user(session: AsyncSession, principal: Principal, data: UserCreate) -> User:
+EMAIL_UNAVAILABLE = (
+    "this email cannot be used for a new account; if the person already has one, the programme "
+    "administrators can move or reactivate it"
+)
+EMAIL_PROBES = Backoff(free=5, cap=900, memory=3600)
+"""Refused creations (email taken) a non-admin may have before each further one waits."""
+
+
+async def create_user(
+    session: AsyncSession, principal: Principal, data: UserCreate, guard: Throttle | None = None
+) -> User:
+    """Emails are global login names, so a taken one must refuse the creation. What a partner
+    learns from that is kept to the least: the same answer whoever holds the email (its own
+    tenant or another, any role), and refusals are throttled per caller (EMAIL_PROBES) and
+    logged, so the emails of other tenants cannot be enumerated. Admins see everyone anyway."""
     require(principal, Resource.users, Action.create)
     values = await _check_affiliation(session, principal, data)
     values["email"] = normalise_email(values["email"])
     user = User(**values, password_hash=await security.hash_password_async(data.password))
-    return await crud.insert(session, principal, user, "a user with this email already exists")
+    if principal.is_admin or guard is None:
+        return await crud.insert(session, principal, user, "a user with this email already exists")
+    probe_key = f"email-probe:{principal.key}"
+    wait = await guard.limiter.attempt(probe_key, EMAIL_PROBES)
+    if wait:
+        raise RateLimited(wait, "too many creations with unavailable emails; retry later")
+    try:
+        created = await crud.insert(session, principal, user, EMAIL_UNAVAILABLE)
+    except Conflict:
+        log.warning("user creation refused: email unavailable", extra={"caller": principal.key})
+        raise
+    await guard.limiter.release(probe_key)
+    return created
 
 
 def _may_manage(principal: Principal, user: User) -> bool:
@@ -109,7 +139,7 @@ def _may_manage(principal: Principal, user: User) -> bool:
     )
 
 
-async def _confirm_current_password(guard: PasswordGuard, user: User, current: str | None) -> None:
+async def _confirm_current_password(guard: Throttle, user: User, current: str | None) -> None:
     """Changing one's own password takes the current one: a stolen access token alone must not
     turn into a permanent takeover. Wrong answers count against the login throttle."""
     if current is None:
@@ -130,7 +160,7 @@ async def _end_sessions(session: AsyncSession, user: User, changes: dict[str, An
 async def update_user(
     session: AsyncSession,
     principal: Principal,
-    guard: PasswordGuard,
+    guard: Throttle,
     user_id: UUID,
     data: UserUpdate,
     if_match: str | None,
