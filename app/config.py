@@ -10,6 +10,11 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+DEV_CORS_ORIGINS = tuple(
+    f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 4200, 5173, 8080)
+)
+"""Local frontend dev servers (React/Next 3000, Angular 4200, Vite 5173, Vue CLI 8080)."""
+
 
 class Settings(BaseSettings):
     """Every knob of the service. Production fails closed: no secret, no start."""
@@ -84,7 +89,11 @@ class Settings(BaseSettings):
         "X-Forwarded-Proto are believed. Empty (the default): forwarded headers are ignored.",
     )
 
-    cors_origins: Annotated[list[str], NoDecode] = []
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Browser origins allowed to call the API. Empty in development: the usual local "
+        "frontend origins (DEV_CORS_ORIGINS) are allowed; elsewhere: no cross-origin calls.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
@@ -117,6 +126,12 @@ class Settings(BaseSettings):
                 raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")
             self.secret_key = SecretStr(_development_secret(self.data_dir))
         return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        if self.cors_origins:
+            return self.cors_origins
+        return list(DEV_CORS_ORIGINS) if self.environment == "development" else []
 
     @property
     def signing_key(self) -> str:

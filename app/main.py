@@ -23,7 +23,13 @@ from app.config import Settings, get_settings
 from app.db import Database, require_url
 from app.errors import install_error_handlers
 from app.logging import configure_logging
-from app.middleware import BodyGuardMiddleware, Metrics, RateLimitMiddleware, RequestContextMiddleware
+from app.middleware import (
+    BodyGuardMiddleware,
+    CorsDisabledMiddleware,
+    Metrics,
+    RateLimitMiddleware,
+    RequestContextMiddleware,
+)
 from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
 from app.readpath import ProgressReadPath
@@ -130,6 +136,19 @@ class ProgrammeAPI(FastAPI):
         return lean
 
 
+EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Link",
+    "Retry-After",
+    "X-Request-ID",
+    "X-Next-Cursor",
+    "Idempotent-Replayed",
+    "WWW-Authenticate",
+]
+"""Response headers a browser client may read (CORS hides the others)."""
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> ProgrammeAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -173,10 +192,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Outermost last: request context wraps everything, so even 413/429 carry X-Request-ID.
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, settings=settings)
-    if settings.cors_origins:
+    if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
             allow_headers=[
                 "Authorization",
@@ -186,7 +205,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 "If-None-Match",
                 "X-Request-ID",
             ],
-            expose_headers=["ETag", "Location", "Link", "Retry-After", "X-Request-ID"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
         )
+    else:
+        app.add_middleware(CorsDisabledMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

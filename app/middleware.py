@@ -215,6 +215,26 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
+class CorsDisabledMiddleware:
+    """Without CORS_ORIGINS (outside development), a browser's preflight gets a problem saying
+    why instead of a bare 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:
+                detail = (
+                    f"cross-origin calls from {headers['origin']} are not enabled: list the origin in "
+                    "CORS_ORIGINS (development allows the usual local dev servers)"
+                )
+                await send_problem(send, 403, "cors-not-enabled", detail)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyGuardMiddleware:
     """413 for bodies over the limit (declared or streamed); 415 for non-JSON writes to `/v1`."""
 

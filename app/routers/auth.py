@@ -133,6 +133,13 @@ async def token(
 
     Errors follow RFC 6749 §5.2 (`{"error": "invalid_grant"}`), not problem details."""
     try:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media == "application/json" or media.endswith("+json"):
+            raise service.OAuthProblem(
+                "invalid_request",
+                "send the token request form-encoded (Content-Type: application/x-www-form-urlencoded, "
+                "e.g. new URLSearchParams({grant_type: 'password', ...}) with fetch), not as JSON",
+            )
         if form.grant_type is None:
             raise service.OAuthProblem("invalid_request", "grant_type is required")
         if form.grant_type not in GrantType.__members__:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
@@ -23,6 +23,30 @@ STATIC_URL = "/docs-assets"
 
 class Health(BaseModel):
     status: str
+
+
+class Index(BaseModel):
+    """Where to start: the API's documents."""
+
+    name: str
+    version: str
+    docs: str = Field(description="Interactive documentation (works offline).")
+    redoc: str
+    openapi: str = Field(description="The OpenAPI 3.1 document (for SDK generators).")
+    api: str = Field(description="Base path of the API.")
+
+
+@router.get("/", name="index", summary="Where to start", response_model=Index)
+async def index(request: Request) -> Index:
+    """Points people and tools to the documentation and the OpenAPI document."""
+    return Index(
+        name=request.app.title,
+        version=request.app.version,
+        docs="/docs",
+        redoc="/redoc",
+        openapi="/openapi.json",
+        api="/v1",
+    )
 
 
 @router.get("/healthz", name="healthz", summary="Liveness", response_model=Health)
