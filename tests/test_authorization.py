@@ -63,6 +63,7 @@ ROLES = ("admin", "partner", "expert", "sme", "buyer")
 PUBLIC = {("POST", "/v1/auth/token"), ("POST", "/v1/auth/revoke")}
 # Routes outside /v1 that are public on purpose (operations, docs). A new one must be added here.
 PUBLIC_OUTSIDE_V1 = {
+    ("GET", "/"),  # where to start: links to the docs
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
