@@ -46,12 +46,21 @@ def resolve_database_url() -> str:
     return url
 
 
+def migration_scripts() -> Path:
+    """The Alembic scripts: `app/migrations` in an installed package (setup.py puts them
+    there), else `alembic/` of the checkout (also what an editable install uses)."""
+    packaged = Path(__file__).resolve().parent / "migrations"
+    return packaged if (packaged / "env.py").is_file() else ROOT / "alembic"
+
+
 def alembic_config(url: str) -> Config:
-    """Alembic's configuration for the database at `url` (wherever the command runs from)."""
+    """Alembic's configuration for the database at `url` (wherever the command runs from);
+    an installed package has no alembic.ini and needs none to migrate."""
     from alembic.config import Config
 
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    ini = ROOT / "alembic.ini"
+    cfg = Config(str(ini) if ini.is_file() else None)
+    cfg.set_main_option("script_location", str(migration_scripts()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
