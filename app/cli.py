@@ -76,13 +76,11 @@ def _development_admin() -> None:
     settings = _settings()
     if settings.environment == "production" or settings.first_admin_email:
         return
+    from app.local_secrets import read_or_create
+
     path = settings.data_dir / "first_admin_password"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(12))
-        path.chmod(0o600)
     os.environ["FIRST_ADMIN_EMAIL"] = "admin@score4climate.local"
-    os.environ["FIRST_ADMIN_PASSWORD"] = path.read_text().strip()
+    os.environ["FIRST_ADMIN_PASSWORD"] = read_or_create(path, lambda: secrets.token_urlsafe(12))
     from app.config import get_settings
 
     get_settings.cache_clear()

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.local_secrets import read_or_create
+
 DEV_CORS_ORIGINS = tuple(
     f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 4200, 5173, 8080)
 )
@@ -141,14 +143,7 @@ class Settings(BaseSettings):
 
 def _development_secret(data_dir: Path) -> str:
     """A random key made once and kept under the data folder (development and tests only)."""
-    path = data_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    return read_or_create(data_dir / "secret_key", lambda: secrets.token_urlsafe(48))
 
 
 @lru_cache
