@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
 from app.config import get_settings
+from app.locks import STARTUP_LOCK
 from app.models import metadata
 
 config = context.config
@@ -22,13 +23,10 @@ def _url() -> str:
     return url
 
 
-MIGRATION_LOCK = 0x5343_0000  # several instances starting at once migrate one after another
-
-
 def _configure(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=metadata, compare_type=True, compare_server_default=True)
-    with context.begin_transaction():
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    with context.begin_transaction():  # several instances starting at once migrate one after another
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STARTUP_LOCK})
         context.run_migrations()
 
 

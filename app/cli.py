@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     base = f"http://{host}:{port}"
-    if settings.environment == "development" and (demo := load_demo_data(url, only_if_empty=True)) is not None:
+    if settings.environment == "development" and (demo := load_demo_data(url, at_start=True)) is not None:
         print_demo_logins(demo, base)
     print(f"\nSCORE4Climate API on {base}\n  docs:   {base}/docs   (ReDoc: {base}/redoc)", flush=True)
     if settings.first_admin_email and settings.first_admin_password is not None:
@@ -170,12 +170,10 @@ def cmd_export_openapi(args: argparse.Namespace) -> None:
     print("wrote", args.output)
 
 
-def load_demo_data(url: str, only_if_empty: bool = False) -> DemoSummary | None:
-    """Load the demo world and commit; with `only_if_empty`, only into a database without enterprises."""
-    import sqlalchemy as sa
-
+def load_demo_data(url: str, at_start: bool = False) -> DemoSummary | None:
+    """Load the demo world and commit. `at_start`: as `serve` does, only into a database
+    without enterprises (None for any other), describing a demo world already there."""
     from app.db import Database, finish
-    from app.models.enterprises import Enterprise
     from app.services import demo
 
     demo.refuse_in_production(_settings().environment)
@@ -184,9 +182,7 @@ def load_demo_data(url: str, only_if_empty: bool = False) -> DemoSummary | None:
         database = Database(url, _settings())
         try:
             async with database.sessionmaker() as session:
-                if only_if_empty and (await session.exec(sa.select(Enterprise.id).limit(1))).first() is not None:  # type: ignore[call-overload]
-                    return None
-                summary = await demo.load_demo(session)
+                summary = await (demo.load_demo_at_start(session) if at_start else demo.load_demo(session))
                 await finish(session)
                 return summary
         finally:

@@ -53,7 +53,9 @@ async def test_load_demo_prints_logins_and_loads_once(worker_id_safe):
         await asyncio.to_thread(dbsetup_upgrade, url)
         first = await asyncio.to_thread(load_demo_data, url, True)
         assert first is not None and first.created and first.api_client_secret
-        assert await asyncio.to_thread(load_demo_data, url, True) is None, "only into a database without enterprises"
+        again = await asyncio.to_thread(load_demo_data, url, True)
+        assert again is not None and not again.created, "described at a later start, not loaded again"
+        assert again.api_client_secret is None and again.api_client_id == first.api_client_id
 
         result = await run_cli("load-demo", DATABASE_URL=url)
         assert "starting the embedded PostgreSQL" not in result.stdout

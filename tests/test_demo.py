@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from app.models import metadata
 from app.services import demo
-from app.services.demo import DEMO_PASSWORD, DemoRefused, load_demo
+from app.services.demo import DEMO_PASSWORD, DemoRefused, load_demo, load_demo_at_start
+from tests.factories_ideas import enterprise
 
 TOKEN_URL = "/v1/auth/token"
 
@@ -48,6 +49,22 @@ async def test_loading_twice_creates_nothing_new(session):
     assert [x.email for x in second.logins] == [x.email for x in first.logins]
     after = await counts(session)
     assert after == before
+
+
+async def test_at_start_only_an_empty_database_gets_the_demo(session, factory):
+    """`serve` leaves a database with enterprises of its own alone, and describes (not
+    re-creates) a demo world that is there."""
+    await enterprise(factory, await factory.org())
+    assert await load_demo_at_start(session) is None
+    found = await session.exec(
+        sa.text("SELECT count(*) FROM organisations WHERE name = :n").bindparams(n=demo.DEMO_PARTNER_NAME)
+    )
+    assert found.scalar_one() == 0
+
+    loaded = await load_demo(session)
+    described = await load_demo_at_start(session)
+    assert described is not None and not described.created
+    assert described.api_client_id == loaded.api_client_id and described.api_client_secret is None
 
 
 async def test_refused_in_production(session):

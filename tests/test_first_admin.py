@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -74,4 +75,29 @@ async def test_no_first_admin_without_settings(database_url):
             ).scalar_one()
         assert count == 0
     finally:
+        await checker.dispose()
+
+
+async def test_instances_starting_together_create_one_admin(database_url):
+    """Several instances with the same FIRST_ADMIN_* start at once on a database without that
+    admin: every start-up succeeds and there is exactly one admin."""
+    email = f"together-{uuid.uuid4().hex[:8]}@example.org"
+    settings = make_settings(database_url, first_admin_email=email, first_admin_password="started together")
+    assert settings.database_url
+    apps = [create_app(settings, database=Database(settings.database_url, settings)) for _ in range(4)]
+
+    async def start(app) -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    checker = Database(settings.database_url, settings)
+    try:
+        results = await asyncio.gather(*(start(app) for app in apps), return_exceptions=True)
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        async with checker.engine.connect() as conn:
+            found = (await conn.execute(sa.select(User.__table__.c.role).where(User.email == email))).all()
+        assert [row.role for row in found] == ["admin"]
+    finally:
+        async with checker.engine.begin() as conn:
+            await conn.execute(sa.delete(User.__table__).where(User.email == email))
         await checker.dispose()

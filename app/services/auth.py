@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -294,18 +295,20 @@ async def resolve_principal(session: AsyncSession, settings: Settings, token: st
 
 
 async def ensure_first_admin(session: AsyncSession, settings: Settings) -> bool:
-    """Create FIRST_ADMIN_EMAIL if set and absent. Returns True when created."""
+    """Create FIRST_ADMIN_EMAIL if set and absent. Returns True when created.
+
+    Instances starting together may all find no such user: the insert skips a row whose email
+    exists by then, so one of them creates the admin and the others do nothing."""
     if not settings.first_admin_email or settings.first_admin_password is None:
         return False
     if await find_user_by_email(session, settings.first_admin_email) is not None:
         return False
-    session.add(
-        User(
-            email=normalise_email(settings.first_admin_email),
-            password_hash=security.hash_password(settings.first_admin_password.get_secret_value()),
-            role=Role.admin,
-            full_name="Programme administrator",
-        )
+    admin = User(
+        email=normalise_email(settings.first_admin_email),
+        password_hash=security.hash_password(settings.first_admin_password.get_secret_value()),
+        role=Role.admin,
+        full_name="Programme administrator",
     )
-    await session.flush()
-    return True
+    insert = pg_insert(User).values(admin.model_dump()).on_conflict_do_nothing(index_elements=["email"])
+    created = await session.exec(insert.returning(User.id))  # type: ignore[call-overload]
+    return created.first() is not None

@@ -29,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import security
 from app.config import get_settings
 from app.ids import utcnow
+from app.locks import hold_startup_lock
 from app.models.api_clients import ApiClient
 from app.models.enterprises import Enterprise, EnterpriseExpert
 from app.models.enums import (
@@ -424,18 +425,33 @@ def refuse_in_production(environment: str | None = None) -> None:
 
 
 async def load_demo(session: AsyncSession, *, environment: str | None = None) -> DemoSummary:
-    """Create the demo world (flushed, not committed: the caller commits with `app.db.finish`)."""
+    """Create the demo world (flushed, not committed: the caller commits with `app.db.finish`).
+
+    Under the start-up lock until the caller's transaction ends: of several loads at once, one
+    creates the world and the others, let through after its commit, find it there."""
     refuse_in_production(environment)
-    existing = (
-        await session.exec(
-            select(Organisation).where(
-                Organisation.kind == OrganisationKind.partner, Organisation.name == DEMO_PARTNER_NAME
-            )
-        )
-    ).first()
+    await hold_startup_lock(session)
+    existing = await _demo_partner(session)
     if existing is not None:
         return await _describe(session, existing)
     return await _create(session)
+
+
+async def load_demo_at_start(session: AsyncSession) -> DemoSummary | None:
+    """What `serve` does with the demo world: describe it when it is there, create it in a
+    database without enterprises, and leave any other database alone (None)."""
+    refuse_in_production()
+    await hold_startup_lock(session)
+    if await _demo_partner(session) is None and (await session.exec(select(Enterprise.id).limit(1))).first():
+        return None
+    return await load_demo(session)
+
+
+async def _demo_partner(session: AsyncSession) -> Organisation | None:
+    query = select(Organisation).where(
+        Organisation.kind == OrganisationKind.partner, Organisation.name == DEMO_PARTNER_NAME
+    )
+    return (await session.exec(query)).first()
 
 
 async def _describe(session: AsyncSession, partner: Organisation) -> DemoSummary:
