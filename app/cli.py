@@ -71,11 +71,12 @@ def migrate(url: str) -> None:
     command.upgrade(alembic_config(url), "heads")
 
 
-def _development_admin() -> None:
-    """In development, make sure there is an admin to log in as, and remember its password."""
+def _development_admin() -> Path | None:
+    """In development, make sure there is an admin to log in as, and remember its password.
+    Returns the file that keeps the password, when this made the admin's settings."""
     settings = _settings()
     if settings.environment == "production" or settings.first_admin_email:
-        return
+        return None
     from app.local_secrets import read_or_create
 
     path = settings.data_dir / "first_admin_password"
@@ -84,14 +85,17 @@ def _development_admin() -> None:
     from app.config import get_settings
 
     get_settings.cache_clear()
+    return path
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from app import banner
+
     url = resolve_database_url()
     migrate(url)
-    _development_admin()
+    password_file = _development_admin()
     settings = _settings()
     from app.main import create_app
 
@@ -100,14 +104,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     port = args.port or settings.port
     base = f"http://{host}:{port}"
     if settings.environment == "development" and (demo := load_demo_data(url, at_start=True)) is not None:
-        print_demo_logins(demo, base)
-    print(f"\nSCORE4Climate API on {base}\n  docs:   {base}/docs   (ReDoc: {base}/redoc)", flush=True)
-    if settings.first_admin_email and settings.first_admin_password is not None:
-        print(
-            f"  log in: curl -s {base}/v1/auth/token -d grant_type=password "
-            f"-d username={settings.first_admin_email} -d password={settings.first_admin_password.get_secret_value()}\n",
-            flush=True,
-        )
+        print_demo_logins(demo, base, password_file)
+    admin_email = settings.first_admin_email if settings.first_admin_password is not None else None
+    print("\n".join(banner.server_lines(base, admin_email, password_file)), flush=True)
     uvicorn.run(
         app,
         host=host,
@@ -191,35 +190,15 @@ def load_demo_data(url: str, at_start: bool = False) -> DemoSummary | None:
     return asyncio.run(run())
 
 
-def print_demo_logins(summary: DemoSummary, base: str = "http://127.0.0.1:8000") -> None:
+def print_demo_logins(
+    summary: DemoSummary, base: str = "http://127.0.0.1:8000", password_file: Path | None = None
+) -> None:
+    from app import banner
+
     settings = _settings()
-    if summary.created:
-        print("demo data loaded: 1 partner, 2 experts, 2 lead buyers, 3 enterprises (IN, GH, CN)")
-    else:
-        print("demo data already present: nothing new was created")
-    generated = settings.data_dir / "first_admin_password"
-    if settings.first_admin_email and settings.environment == "development" and generated.exists():
-        admin = f"{settings.first_admin_email} (password in {generated})"
-    elif settings.first_admin_email:
-        admin = f"{settings.first_admin_email} (password: FIRST_ADMIN_PASSWORD)"
-    elif settings.environment == "development":
-        admin = f"admin@score4climate.local (`score4climate serve` creates it; password in {generated})"
-    else:
-        admin = "set FIRST_ADMIN_EMAIL/FIRST_ADMIN_PASSWORD, or `score4climate create-user --role admin`"
-    rows = [("admin", admin, "")] + [(login.role, login.email, login.who) for login in summary.logins]
-    width = max(len(role) for role, _, _ in rows)
-    email_width = max(len(email) for role, email, _ in rows if role != "admin")
-    print(f"\ndemo logins (password for every demo user: {summary.password})")
-    for role, email, who in rows:
-        print(f"  {role:<{width}}  {email:<{email_width}}  {who}".rstrip())
-    if summary.api_client_id:
-        secret = summary.api_client_secret or "(shown only when created; create another with POST /v1/api-clients)"
-        print(f"  {'client':<{width}}  client_id={summary.api_client_id}  client_secret={secret}")
-    print(
-        f"\ntry: curl -s {base}/v1/auth/token -d grant_type=password "
-        f"-d username={summary.logins[0].email if summary.logins else 'EMAIL'} -d password={summary.password}",
-        flush=True,
-    )
+    development = settings.environment == "development"
+    admin = banner.admin_row(settings.first_admin_email, password_file, development, settings.data_dir)
+    print("\n".join(banner.demo_lines(summary, admin, base)), flush=True)
 
 
 def cmd_load_demo(_: argparse.Namespace) -> None:

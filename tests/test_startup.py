@@ -12,8 +12,10 @@ import asyncpg
 import pytest
 
 from alembic import command
+from app import security
 from app.services.demo import DEMO_DOMAIN, DEMO_PARTNER_NAME
 from tests import dbsetup
+from tests.serve_process import serve
 
 DEMO_USERS = 8  # partner, 2 experts, 3 SMEs, 2 buyers
 
@@ -41,6 +43,46 @@ def fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
 
 def demo_users(url: str) -> int:
     return len(fetch(url, "SELECT id FROM users WHERE email LIKE $1", "%@" + DEMO_DOMAIN))
+
+
+def admins(url: str) -> list[asyncpg.Record]:
+    return fetch(url, "SELECT email, password_hash FROM users WHERE role = 'admin'")
+
+
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_start_prints_no_configured_password(environment, scratch_url, tmp_path):
+    """FIRST_ADMIN_PASSWORD is a secret of the deployment: it never reaches stdout or the logs,
+    in production nor in development."""
+    password = "first admin " + uuid.uuid4().hex
+    secret_key = "signing key " + uuid.uuid4().hex
+    env = {
+        "ENVIRONMENT": environment,
+        "DATABASE_URL": scratch_url,
+        "SECRET_KEY": secret_key,
+        "FIRST_ADMIN_EMAIL": "ops@example.org",
+        "FIRST_ADMIN_PASSWORD": password,
+    }
+    served = serve(tmp_path, env)
+    assert served.ready, served.output
+    assert "SCORE4Climate API on" in served.output
+    assert password not in served.output
+    assert secret_key not in served.output
+    assert '-d password="$FIRST_ADMIN_PASSWORD"' in served.output  # named, not shown
+    [admin] = admins(scratch_url)
+    assert admin["email"] == "ops@example.org"
+    assert security.verify_password(password, admin["password_hash"])
+
+
+def test_development_admin_password_stays_in_its_file(scratch_url, tmp_path):
+    """The development admin's generated password is in DATA_DIR, not in the output."""
+    served = serve(tmp_path, {"ENVIRONMENT": "development", "DATABASE_URL": scratch_url})
+    assert served.ready, served.output
+    generated = (tmp_path / ".data" / "first_admin_password").read_text().strip()
+    assert generated not in served.output
+    assert '-d password="$(cat .data/first_admin_password)"' in served.output
+    [admin] = admins(scratch_url)
+    assert admin["email"] == "admin@score4climate.local"
+    assert security.verify_password(generated, admin["password_hash"])
 
 
 def test_demo_loaded_once_when_instances_load_it_at_once(scratch_url):

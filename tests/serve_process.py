@@ -1,0 +1,76 @@
+"""`score4climate serve` as a real process, run the way an operator starts it: from a folder of
+its own, with only the environment given here. It is stopped once it answers /readyz (or
+when it has exited by itself), and everything it wrote to stdout and stderr is kept."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.live_server import free_port
+
+SCRIPT = Path(sys.executable).parent / "score4climate"
+# Settings a test process may carry that would change what `serve` does.
+CLEARED = (
+    "DATABASE_URL",
+    "DATA_DIR",
+    "DEMO_DATA",
+    "ENVIRONMENT",
+    "FIRST_ADMIN_EMAIL",
+    "FIRST_ADMIN_PASSWORD",
+    "REDIS_URL",
+    "SECRET_KEY",
+)
+
+
+@dataclass
+class Served:
+    ready: bool  # answered /readyz (and was then stopped); False: exited before that
+    returncode: int
+    output: str  # stdout and stderr, interleaved
+
+
+class ServeProcess:
+    def __init__(self, workdir: Path, env: dict[str, str], *args: str) -> None:
+        self.port = free_port()
+        self.log = workdir / f"serve-{self.port}.log"
+        full_env = {key: value for key, value in os.environ.items() if key.upper() not in CLEARED}
+        full_env.update(env)
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(SCRIPT), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+                cwd=workdir,
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait(self, timeout: float = 120) -> Served:
+        """Until ready (then stop it) or exited."""
+        deadline = time.monotonic() + timeout
+        ready = False
+        while self.proc.poll() is None and not ready:
+            if time.monotonic() > deadline:
+                break
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.1)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return Served(ready, self.proc.returncode, self.log.read_text(errors="replace"))
+
+
+def serve(workdir: Path, env: dict[str, str], *args: str) -> Served:
+    return ServeProcess(workdir, env, *args).wait()
