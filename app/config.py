@@ -21,7 +21,8 @@ DEV_CORS_ORIGINS = tuple(
 class Settings(BaseSettings):
     """Every knob of the service. Production fails closed: no secret, no start."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # hide_input_in_errors: a rejected setting is not echoed (it may be a password or key).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path(".data")

@@ -100,3 +100,23 @@ def test_demo_loaded_once_when_instances_load_it_at_once(scratch_url):
     assert sum(1 for s in summaries if s is not None and s.created) == 1
     assert len(fetch(scratch_url, "SELECT id FROM organisations WHERE name = $1", DEMO_PARTNER_NAME)) == 1
     assert demo_users(scratch_url) == DEMO_USERS
+
+
+def test_rejected_secret_settings_are_not_echoed(tmp_path):
+    """A setting refused at start-up is named, not shown: a key or password too short is still
+    a secret of the deployment, and the error goes to the logs."""
+    short_password, short_key = "pw" + uuid.uuid4().hex[:5], "key" + uuid.uuid4().hex[:12]
+    base = {"ENVIRONMENT": "production", "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
+    cases = (
+        (
+            {"FIRST_ADMIN_EMAIL": "ops@example.org", "FIRST_ADMIN_PASSWORD": short_password, "SECRET_KEY": "k" * 40},
+            "FIRST_ADMIN_PASSWORD must be at least 8 characters",
+        ),
+        ({"SECRET_KEY": short_key}, "SECRET_KEY must be at least 32 characters"),
+    )
+    for env, message in cases:
+        served = serve(tmp_path, {**base, **env})
+        assert not served.ready and served.returncode != 0
+        assert message in served.output, served.output
+        assert short_password not in served.output
+        assert short_key not in served.output
