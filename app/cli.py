@@ -88,11 +88,23 @@ def _development_admin() -> Path | None:
     return path
 
 
+def demo_wanted(settings: Settings, *, embedded: bool, asked: bool) -> bool:
+    """Whether `serve` loads the demo world, whose users share a published password: only
+    where that cannot reach a real deployment, i.e. development on the embedded database, or
+    when asked for (`--demo`, DEMO_DATA=true); never in production."""
+    if settings.environment == "production":
+        return False
+    return asked or settings.demo_data or (settings.environment == "development" and embedded)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from app import banner
 
+    if args.demo and _settings().environment == "production":
+        raise SystemExit("--demo is refused when ENVIRONMENT=production: demo users share a published password")
+    embedded = _settings().database_url is None
     url = resolve_database_url()
     migrate(url)
     password_file = _development_admin()
@@ -103,7 +115,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     base = f"http://{host}:{port}"
-    if settings.environment == "development" and (demo := load_demo_data(url, at_start=True)) is not None:
+    demo = load_demo_data(url, at_start=True) if demo_wanted(settings, embedded=embedded, asked=args.demo) else None
+    if demo is not None:
         print_demo_logins(demo, base, password_file)
     admin_email = settings.first_admin_email if settings.first_admin_password is not None else None
     print("\n".join(banner.server_lines(base, admin_email, password_file)), flush=True)
@@ -221,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="migrate, then serve the API (embedded PostgreSQL if DATABASE_URL is unset)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo world into a database without enterprises (not in production; as DEMO_DATA=true)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)

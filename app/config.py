@@ -62,6 +62,11 @@ class Settings(BaseSettings):
 
     first_admin_email: str | None = None
     first_admin_password: SecretStr | None = None
+    demo_data: bool = Field(
+        default=False,
+        description="`serve` loads the demo world (accounts with a published password) into a database "
+        "without enterprises. Without it, only development on the embedded database does; never production.",
+    )
 
     redis_url: str | None = None
     rate_limit_per_minute: int = Field(default=1200, ge=1)
@@ -124,6 +129,8 @@ class Settings(BaseSettings):
             raise ValueError("SECRET_KEY must be at least 32 characters")
         if self.first_admin_password is not None and len(self.first_admin_password.get_secret_value()) < 8:
             raise ValueError("FIRST_ADMIN_PASSWORD must be at least 8 characters")
+        if self.demo_data and self.environment == "production":
+            raise ValueError("DEMO_DATA is refused when ENVIRONMENT=production: demo users share a published password")
         if self.secret_key is None:
             if self.environment == "production":
                 raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")

@@ -7,15 +7,16 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from alembic import command
 from app import security
-from app.services.demo import DEMO_DOMAIN, DEMO_PARTNER_NAME
+from app.services.demo import DEMO_DOMAIN, DEMO_PARTNER_NAME, DEMO_PASSWORD
 from tests import dbsetup
-from tests.serve_process import serve
+from tests.serve_process import ServeProcess, serve
 
 DEMO_USERS = 8  # partner, 2 experts, 3 SMEs, 2 buyers
 
@@ -83,6 +84,56 @@ def test_development_admin_password_stays_in_its_file(scratch_url, tmp_path):
     [admin] = admins(scratch_url)
     assert admin["email"] == "admin@score4climate.local"
     assert security.verify_password(generated, admin["password_hash"])
+
+
+def test_development_loads_demo_only_when_asked(scratch_url, tmp_path):
+    """Development against a server named by DATABASE_URL: no demo accounts by default;
+    `--demo` or DEMO_DATA=true loads them."""
+    env = {"ENVIRONMENT": "development", "DATABASE_URL": scratch_url}
+    plain = serve(tmp_path, env)
+    assert plain.ready, plain.output
+    assert demo_users(scratch_url) == 0, plain.output
+    assert "demo" not in plain.output.lower()
+
+    first = serve(tmp_path, env, "--demo")
+    assert first.ready, first.output
+    assert demo_users(scratch_url) == DEMO_USERS
+    assert "demo data loaded" in first.output
+    assert DEMO_PASSWORD in first.output  # published in the README: not a secret of a deployment
+    assert "client_secret=s4cs_" in first.output  # once, as it is created
+
+    again = serve(tmp_path, {**env, "DEMO_DATA": "true"})
+    assert again.ready, again.output
+    assert "demo data already present" in again.output
+    assert "client_secret=s4cs_" not in again.output
+    assert demo_users(scratch_url) == DEMO_USERS
+    assert len(fetch(scratch_url, "SELECT id FROM organisations WHERE name = $1", DEMO_PARTNER_NAME)) == 1
+
+
+def test_demo_is_refused_in_production(scratch_url, tmp_path):
+    env = {"ENVIRONMENT": "production", "DATABASE_URL": scratch_url, "SECRET_KEY": "k" * 40}
+    for args, extra in ((("--demo",), {}), ((), {"DEMO_DATA": "true"})):
+        served = serve(tmp_path, {**env, **extra}, *args)
+        assert not served.ready
+        assert served.returncode != 0
+        assert "production" in served.output, served.output
+    assert fetch(scratch_url, "SELECT to_regclass('users') AS t")[0]["t"] is None  # refused before migrating
+
+
+def test_two_instances_start_together_on_an_empty_database(scratch_url, tmp_path):
+    """Same settings, same data folder, started at once: both serve, one admin, one demo world,
+    and the admin password in the data folder is the one the admin has."""
+    env = {"ENVIRONMENT": "development", "DATABASE_URL": scratch_url}
+    processes = [ServeProcess(tmp_path, env, "--demo") for _ in range(2)]
+    results = [p.wait() for p in processes]
+    for served in results:
+        assert served.ready, served.output
+    [admin] = admins(scratch_url)
+    generated = (Path(tmp_path) / ".data" / "first_admin_password").read_text().strip()
+    assert security.verify_password(generated, admin["password_hash"])
+    assert len(fetch(scratch_url, "SELECT id FROM organisations WHERE name = $1", DEMO_PARTNER_NAME)) == 1
+    assert demo_users(scratch_url) == DEMO_USERS
+    assert sum("demo data loaded" in served.output for served in results) == 1
 
 
 def test_demo_loaded_once_when_instances_load_it_at_once(scratch_url):
