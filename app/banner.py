@@ -3,7 +3,8 @@
 Output goes to container logs, so it never shows a secret of the deployment: a password is
 named by where it is kept (FIRST_ADMIN_PASSWORD, the development admin's file), not shown.
 The only credentials printed are the demo world's, and the demo world is never in production:
-its password, which is published, and its client's secret at the one start that creates it."""
+its password, which is published, and its client's secret at the one start that creates it
+(every start says how to make a new client instead)."""
 
 from __future__ import annotations
 
@@ -48,11 +49,27 @@ def demo_lines(summary: DemoSummary, admin: str, base: str) -> list[str]:
     lines += ["", f"demo logins (password for every demo user: {summary.password})"]
     lines += [f"  {role:<{width}}  {email:<{email_width}}  {who}".rstrip() for role, email, who in rows]
     if summary.api_client_id:
-        secret = summary.api_client_secret or "(shown only when created; create another with POST /v1/api-clients)"
-        lines.append(f"  {'client':<{width}}  client_id={summary.api_client_id}  client_secret={secret}")
+        secret = f"client_secret={summary.api_client_secret}" if summary.api_client_secret else "(secret: see below)"
+        lines.append(f"  {'client':<{width}}  client_id={summary.api_client_id}  {secret}")
     first = summary.logins[0].email if summary.logins else "EMAIL"
     lines += [
         "",
         f"try: curl -s {base}/v1/auth/token -d grant_type=password -d username={first} -d password={summary.password}",
+        *new_client_hint(summary.password, base),
     ]
     return lines
+
+
+def new_client_hint(demo_password: str, base: str) -> list[str]:
+    """How to get a client secret after the start that created the demo client: a client's
+    secret is shown once, so create another client (a buyer may, for its own organisation)."""
+    from app.services.demo import CLIENT_OWNER
+
+    login = f"-d grant_type=password -d username={CLIENT_OWNER} -d password={demo_password}"
+    return [
+        "",
+        "a client secret is shown only when the client is created; for a new one, create another client:",
+        f"  BUYER=$(curl -s {base}/v1/auth/token {login} | jq -r .access_token)",
+        f'  curl -s -X POST {base}/v1/api-clients -H "Authorization: Bearer $BUYER" '
+        """-H 'Content-Type: application/json' -d '{"name": "my sourcing system"}'""",
+    ]

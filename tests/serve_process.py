@@ -31,6 +31,7 @@ CLEARED = (
 
 @dataclass
 class Served:
+    port: int
     ready: bool  # answered /readyz (and was then stopped); False: exited before that
     returncode: int
     output: str  # stdout and stderr, interleaved
@@ -69,7 +70,7 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        return Served(ready, self.proc.returncode, self.log.read_text(errors="replace"))
+        return Served(self.port, ready, self.proc.returncode, self.log.read_text(errors="replace"))
 
 
 def serve(workdir: Path, env: dict[str, str], *args: str) -> Served:

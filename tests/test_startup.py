@@ -88,7 +88,8 @@ def test_development_admin_password_stays_in_its_file(scratch_url, tmp_path):
 
 def test_development_loads_demo_only_when_asked(scratch_url, tmp_path):
     """Development against a server named by DATABASE_URL: no demo accounts by default;
-    `--demo` or DEMO_DATA=true loads them."""
+    `--demo` or DEMO_DATA=true loads them. Every start that shows the demo logins says how to
+    get a new client secret; the secret itself is shown only at the start that creates it."""
     env = {"ENVIRONMENT": "development", "DATABASE_URL": scratch_url}
     plain = serve(tmp_path, env)
     assert plain.ready, plain.output
@@ -101,11 +102,14 @@ def test_development_loads_demo_only_when_asked(scratch_url, tmp_path):
     assert "demo data loaded" in first.output
     assert DEMO_PASSWORD in first.output  # published in the README: not a secret of a deployment
     assert "client_secret=s4cs_" in first.output  # once, as it is created
+    hint = f"curl -s -X POST http://127.0.0.1:{first.port}/v1/api-clients"
+    assert hint in first.output
 
     again = serve(tmp_path, {**env, "DEMO_DATA": "true"})
     assert again.ready, again.output
     assert "demo data already present" in again.output
     assert "client_secret=s4cs_" not in again.output
+    assert f"curl -s -X POST http://127.0.0.1:{again.port}/v1/api-clients" in again.output  # on every start
     assert demo_users(scratch_url) == DEMO_USERS
     assert len(fetch(scratch_url, "SELECT id FROM organisations WHERE name = $1", DEMO_PARTNER_NAME)) == 1
 

@@ -96,6 +96,7 @@ BUYERS = {
     "evergreen": ("Evergreen Building & Industrial Supplies", "DE", "buyer.evergreen", "Lena Fischer"),
     "northwind": ("Northwind Hospitality Group", "GB", "buyer.northwind", "Tom Hughes"),
 }
+CLIENT_OWNER = _email(BUYERS["evergreen"][2])  # a buyer user of the demo client's organisation
 
 # Timeline: baseline year 2025, prerequisite module January 2026, workshop February 2026,
 # visits March-October 2026, monthly results May-October 2026.
