@@ -22,7 +22,13 @@ from app.config import Settings, get_settings
 from app.db import Database, require_url
 from app.errors import install_error_handlers
 from app.logging import configure_logging
-from app.middleware import BodyGuardMiddleware, Metrics, RateLimitMiddleware, RequestContextMiddleware
+from app.middleware import (
+    BodyGuardMiddleware,
+    Metrics,
+    RateLimitMiddleware,
+    RequestContextMiddleware,
+    TransactionRetryMiddleware,
+)
 from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
 from app.readpath import ProgressReadPath
@@ -164,6 +170,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.openapi = openapi  # type: ignore[method-assign]
 
     # Outermost last: request context wraps everything, so even 413/429 carry X-Request-ID.
+    app.add_middleware(TransactionRetryMiddleware, metrics=app.state.metrics, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, settings=settings)
     if settings.cors_origins:
