@@ -154,7 +154,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: commit when the handler returned, roll back otherwise.
 
     Declared with `scope="function"` (see deps.py) so the commit happens before the
-    response is sent: a failed commit becomes an error response, never a lost write.
+    response is sent: a failed commit becomes an error response, never a lost write. A
+    transaction that loses to a concurrent one (a deadlock) is rolled back here and the whole
+    request runs again on a new session (middleware.TransactionRetryMiddleware).
     """
     database: Database = request.app.state.db
     async with database.sessionmaker() as session:

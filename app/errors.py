@@ -234,6 +234,22 @@ def _sqlstate(exc: BaseException) -> str:
     return str(getattr(driver, "sqlstate", None) or "")
 
 
+TRANSACTION_CONFLICTS = frozenset({"40P01", "40001", "55P03"})
+"""SQLSTATEs of a transaction that lost to a concurrent one and did nothing: deadlock_detected,
+serialization_failure, lock_not_available. Running it again is safe (see TransactionRetryMiddleware)."""
+
+CONFLICT_STATE = "transaction_conflict"
+"""Key in `scope["state"]`: the SQLSTATE of a conflict the response being sent answers."""
+
+CONFLICT_DETAIL = "the change met concurrent changes of the same data; retry shortly"
+
+
+def transaction_conflict(exc: BaseException) -> str | None:
+    """The SQLSTATE when `exc` is a transaction conflict (TRANSACTION_CONFLICTS), else None."""
+    sqlstate = _sqlstate(exc)
+    return sqlstate if sqlstate in TRANSACTION_CONFLICTS else None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the one renderer for every error the app can produce."""
 
@@ -266,6 +282,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, slug=getattr(exc, "slug", None), detail=detail, headers=exc.headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        conflict = transaction_conflict(exc)
+        if conflict is not None:
+            # Marked for TransactionRetryMiddleware, which runs the request again while it may;
+            # this 503 reaches the client only when it may not.
+            request.scope.setdefault("state", {})[CONFLICT_STATE] = conflict
+            err = ServiceUnavailable(CONFLICT_DETAIL)
+            return problem_response(err.status, slug=err.slug, detail=err.detail, headers=err.headers)
         if is_database_unavailable(exc):
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             err = ServiceUnavailable()

@@ -29,6 +29,7 @@ from app.middleware import (
     Metrics,
     RateLimitMiddleware,
     RequestContextMiddleware,
+    TransactionRetryMiddleware,
 )
 from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.openapi = openapi  # type: ignore[method-assign]
 
     # Outermost last: request context wraps everything, so even 413/429 carry X-Request-ID.
+    app.add_middleware(TransactionRetryMiddleware, metrics=app.state.metrics, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, settings=settings)
     if settings.allowed_origins:

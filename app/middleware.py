@@ -1,11 +1,14 @@
 """Plain ASGI middleware (no BaseHTTPMiddleware): request id, access log and metrics,
-rate limits, body size and content type. Each wraps the next without buffering responses."""
+rate limits, body size and content type, transaction retry. Each wraps the next without
+buffering responses."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
+import random
 import re
 import secrets
 import time
@@ -17,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import PayloadTooLarge, problem_body
+from app.errors import CONFLICT_STATE, PayloadTooLarge, problem_body
 from app.logging import log_access, request_id_var
 from app.ratelimit import RateLimiter
 from app.security import peek_subject
@@ -81,6 +84,13 @@ class Metrics:
             registry=self.registry,
         )
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.transaction_conflicts = Counter(
+            "db_transaction_conflicts_total",
+            "Transactions that lost to a concurrent one (by SQLSTATE), and whether the request was run "
+            "again (retried) or answered 503 (gave_up)",
+            ["sqlstate", "outcome"],
+            registry=self.registry,
+        )
         self.read_path = Counter(
             "progress_read_path_total",
             "Progress record reads by the lean path: served there, or passed on to the route",
@@ -275,3 +285,95 @@ class BodyGuardMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class ReplayableBody:
+    """The request body as the app reads it, kept (up to `max_bytes`) to be read again."""
+
+    def __init__(self, receive: Receive, max_bytes: int) -> None:
+        self._receive = receive
+        self._max_bytes = max_bytes
+        self._messages: list[Message] = []
+        self._size = 0
+        self.replayable = True
+
+    def reader(self) -> Receive:
+        """A `receive` that first gives the messages kept so far, then reads on (and keeps)."""
+        given = 0
+
+        async def receive() -> Message:
+            nonlocal given
+            if given < len(self._messages):
+                given += 1
+                return self._messages[given - 1]
+            message = await self._receive()
+            if message["type"] == "http.request" and self.replayable:
+                self._size += len(message.get("body", b""))
+                if self._size > self._max_bytes:
+                    self.replayable, self._messages = False, []
+                else:
+                    self._messages.append(message)
+                    given += 1
+            return message
+
+        return receive
+
+
+class TransactionRetryMiddleware:
+    """Runs a request again when its transaction lost to a concurrent one.
+
+    PostgreSQL aborts one transaction of a deadlock (SQLSTATE 40P01), of a serialization
+    failure (40001) or of a lock it could not get (55P03). A request is one transaction
+    (app.db.get_session) and that transaction has rolled back by then, so nothing of the
+    attempt remains, its `Idempotency-Key` claim included: running the whole request again —
+    routing, dependencies (a new session, a new transaction), the endpoint, the commit — is
+    safe. The error handler (errors.py) answers such a conflict with 503 and marks it in
+    `scope["state"]`; this middleware holds that answer back and runs the request again, with
+    the body it kept (at most `max_bytes`, the body limit), after a short random pause, up to
+    `attempts` runs in all. The last run's 503 (`Retry-After: 1`) goes to the client.
+
+    Innermost of the app's middleware: rate limits, body checks and the access log see the
+    request once."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_bytes: int, attempts: int = 3) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_bytes = max_bytes
+        self.attempts = attempts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        body = ReplayableBody(receive, self.max_bytes)
+        for attempt in range(1, self.attempts + 1):
+            conflict = await self._run(scope, body, send, state, may_retry=attempt < self.attempts)
+            if conflict is None:
+                return
+            error_log.warning(
+                "transaction conflict; running the request again",
+                extra={"sqlstate": conflict, "attempt": attempt, "path": scope["path"]},
+            )
+            await asyncio.sleep(random.uniform(0.005, 0.025) * attempt)  # noqa: S311 - jitter, not a secret
+
+    async def _run(
+        self, scope: Scope, body: ReplayableBody, send: Send, state: dict[str, Any], *, may_retry: bool
+    ) -> str | None:
+        """One run of the request; the SQLSTATE of the conflict when its answer was held back."""
+        held: str | None = None
+
+        async def send_unless_conflict(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                conflict = state.pop(CONFLICT_STATE, None)
+                if conflict is not None:
+                    retry = may_retry and body.replayable
+                    self.metrics.transaction_conflicts.labels(conflict, "retried" if retry else "gave_up").inc()
+                    if retry:
+                        held = conflict
+            if held is None:
+                await send(message)
+
+        await self.app(scope, body.reader(), send_unless_conflict)
+        return held

@@ -328,10 +328,15 @@ def scoped(principal: Principal, model: type[M]) -> Any:
 async def get_visible(
     session: AsyncSession, principal: Principal, model: type[M], object_id: UUID, *, for_update: bool = False
 ) -> M:
-    """The object if the caller may see it; otherwise 404, exactly as if it did not exist."""
+    """The object if the caller may see it; otherwise 404, exactly as if it did not exist.
+
+    `for_update` locks its row `FOR NO KEY UPDATE` (what an UPDATE of it takes anyway, and no
+    obstacle to foreign-key checks of rows referring to it) and reads it afresh, even if the
+    session had loaded it already. Objects of an enterprise are locked through
+    `app.services.locking.get_for_write`, which locks their enterprise first."""
     query = scoped(principal, model).where(model.id == object_id)  # type: ignore[attr-defined]
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     found = (await session.exec(query)).first()
     if found is None:
         raise NotFound(f"{_noun(model)} not found")

@@ -21,6 +21,7 @@ from app.pagination import PageParams
 from app.principal import Principal
 from app.services import crud
 from app.services.access import Action, Resource, get_visible, require, scoped
+from app.services.locking import get_for_write, lock_enterprise
 
 NOT_NULL = ("participants", "attended")
 
@@ -39,18 +40,13 @@ _NEEDED = (
 )
 
 
-async def _lock_enterprise(session: AsyncSession, enterprise_id: UUID) -> None:
-    """Serialise prerequisite checks and changes of one enterprise's enrollments."""
-    await session.exec(select(Enterprise.id).where(Enterprise.id == enterprise_id).with_for_update())
-
-
 async def _depends_on_prerequisite(session: AsyncSession, enrollment: Enrollment) -> bool:
     """True when removing this enrollment's completion would leave a score4climate enrollment
-    of the same enterprise without any completed prerequisite."""
+    of the same enterprise without any completed prerequisite. The caller holds the
+    enterprise's lock (locking.py), so no other change of its enrollments can interleave."""
     training = await session.get(Training, enrollment.training_id)
     if training is None or training.module not in PREREQUISITE_MODULES or enrollment.completed_at is None:
         return False
-    await _lock_enterprise(session, enrollment.enterprise_id)
     in_score4climate = (
         select(Enrollment.id)
         .join(Training, Training.id == Enrollment.training_id)  # type: ignore[arg-type]
@@ -74,8 +70,8 @@ async def _depends_on_prerequisite(session: AsyncSession, enrollment: Enrollment
 
 
 async def ensure_prerequisite(session: AsyncSession, enterprise_id: UUID) -> None:
-    """409 unless the enterprise completed a workplace cooperation or SCORE Basics training."""
-    await _lock_enterprise(session, enterprise_id)
+    """409 unless the enterprise completed a workplace cooperation or SCORE Basics training
+    (the caller holds the enterprise's lock)."""
     query = (
         select(Enrollment.id)
         .join(Training, Training.id == Enrollment.training_id)  # type: ignore[arg-type]
@@ -125,6 +121,7 @@ async def create_enrollment(
     own = scoped(principal, Enterprise).where(Enterprise.id == data.enterprise_id)
     if (await session.exec(own)).first() is None:
         raise Unprocessable("enterprise_id must name one of your enterprises", loc=("body", "enterprise_id"))
+    await lock_enterprise(session, data.enterprise_id)
     if training.module is Module.score4climate:
         await ensure_prerequisite(session, data.enterprise_id)
     _check_completed(training, data.completed_at)
@@ -141,7 +138,7 @@ async def create_enrollment(
 async def update_enrollment(
     session: AsyncSession, principal: Principal, enrollment_id: UUID, data: EnrollmentUpdate, if_match: str | None
 ) -> Enrollment:
-    enrollment = await get_visible(session, principal, Enrollment, enrollment_id, for_update=True)
+    enrollment = await get_for_write(session, principal, Enrollment, enrollment_id)
     require(principal, Resource.enrollments, Action.update)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     for field in NOT_NULL:
@@ -159,7 +156,7 @@ async def update_enrollment(
 
 
 async def delete_enrollment(session: AsyncSession, principal: Principal, enrollment_id: UUID) -> None:
-    enrollment = await get_visible(session, principal, Enrollment, enrollment_id, for_update=True)
+    enrollment = await get_for_write(session, principal, Enrollment, enrollment_id)
     require(principal, Resource.enrollments, Action.delete)
     if await _depends_on_prerequisite(session, enrollment):
         raise Conflict(_NEEDED)

@@ -18,6 +18,7 @@ from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require
+from app.services.locking import get_for_write, lock_enterprise
 
 
 def ensure_certified(expert: User, on: date | None = None, what: str = "assigned") -> None:
@@ -82,14 +83,16 @@ async def create_enterprise(session: AsyncSession, principal: Principal, data: E
 async def update_enterprise(
     session: AsyncSession, principal: Principal, enterprise_id: UUID, data: EnterpriseUpdate, if_match: str | None
 ) -> Enterprise:
-    enterprise = await get_visible(session, principal, Enterprise, enterprise_id, for_update=True)
+    enterprise = await get_for_write(session, principal, Enterprise, enterprise_id)
     require(principal, Resource.enterprises, Action.update)
     return await crud.apply_changes(session, principal, enterprise, data.model_dump(exclude_unset=True), if_match)
 
 
 async def delete_enterprise(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> None:
-    enterprise = await get_visible(session, principal, Enterprise, enterprise_id, for_update=True)
+    enterprise = await get_visible(session, principal, Enterprise, enterprise_id)
     require(principal, Resource.enterprises, Action.delete)
+    if not await lock_enterprise(session, enterprise.id, delete=True):
+        raise NotFound("enterprise not found")
     await crud.delete(session, principal, enterprise, "the enterprise")
 
 
@@ -104,7 +107,7 @@ async def assign_expert(
     session: AsyncSession, principal: Principal, enterprise_id: UUID, user_id: UUID
 ) -> tuple[EnterpriseExpert, bool]:
     """Returns the assignment and whether it is new (PUT is idempotent)."""
-    enterprise = await get_visible(session, principal, Enterprise, enterprise_id, for_update=True)
+    enterprise = await get_for_write(session, principal, Enterprise, enterprise_id)
     require(principal, Resource.expert_assignments, Action.create)
     expert = await get_visible(session, principal, User, user_id)
     ensure_certified(expert)
@@ -121,7 +124,7 @@ async def assign_expert(
 
 
 async def unassign_expert(session: AsyncSession, principal: Principal, enterprise_id: UUID, user_id: UUID) -> None:
-    await get_visible(session, principal, Enterprise, enterprise_id, for_update=True)
+    await get_for_write(session, principal, Enterprise, enterprise_id)
     require(principal, Resource.expert_assignments, Action.delete)
     existing = await session.get(EnterpriseExpert, (enterprise_id, user_id))
     if existing is None:

@@ -26,6 +26,7 @@ from app.principal import Principal
 from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require
 from app.services.enterprises import ensure_caller_certified
+from app.services.locking import get_for_write, lock_enterprise
 
 S = IdeaStatus
 TRANSITIONS: dict[IdeaStatus, frozenset[IdeaStatus]] = {
@@ -132,6 +133,7 @@ async def get_idea(session: AsyncSession, principal: Principal, idea_id: UUID) -
 async def create_idea(session: AsyncSession, principal: Principal, data: IdeaCreate) -> Idea:
     require(principal, Resource.ideas, Action.create)
     await enterprise_for_body(session, principal, data.enterprise_id)
+    await lock_enterprise(session, data.enterprise_id)
     values = _dump(data, exclude_unset=False)
     await _check_origin(session, data.enterprise_id, values)
     await _check_metric(session, values)
@@ -142,7 +144,7 @@ async def create_idea(session: AsyncSession, principal: Principal, data: IdeaCre
 async def update_idea(
     session: AsyncSession, principal: Principal, idea_id: UUID, data: IdeaUpdate, if_match: str | None
 ) -> Idea:
-    idea = await get_visible(session, principal, Idea, idea_id, for_update=True)
+    idea = await get_for_write(session, principal, Idea, idea_id)
     require(principal, Resource.ideas, Action.update)
     values = _dump(data, exclude_unset=True)
     for required in ("title", "category", "owner_team"):
@@ -154,7 +156,7 @@ async def update_idea(
 
 
 async def delete_idea(session: AsyncSession, principal: Principal, idea_id: UUID) -> None:
-    idea = await get_visible(session, principal, Idea, idea_id, for_update=True)
+    idea = await get_for_write(session, principal, Idea, idea_id)
     require(principal, Resource.ideas, Action.delete)
     await crud.delete(session, principal, idea, "the idea")
 
@@ -162,8 +164,8 @@ async def delete_idea(session: AsyncSession, principal: Principal, idea_id: UUID
 async def transition_idea(
     session: AsyncSession, principal: Principal, idea_id: UUID, request: TransitionRequest
 ) -> Idea:
-    """Move the idea one step; the row lock makes concurrent moves from one status exclusive."""
-    idea = await get_visible(session, principal, Idea, idea_id, for_update=True)
+    """Move the idea one step; the locks make concurrent moves from one status exclusive."""
+    idea = await get_for_write(session, principal, Idea, idea_id)
     require(principal, Resource.ideas, Action.update)
     if request.to is IdeaStatus.verified:
         require(principal, Resource.ideas, Action.verify, "only experts, partners and admins verify ideas")

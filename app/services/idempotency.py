@@ -3,7 +3,9 @@
 The key row is inserted in the request's own transaction before any work. A concurrent
 request with the same key blocks on the unique index until the first commits, then finds
 the stored response; if the first failed (rolled back), the second proceeds. The stored
-response is written in the same transaction as the object, so they land together.
+response is written in the same transaction as the object, so they land together. A request
+run again after a transaction conflict (middleware.TransactionRetryMiddleware) claims the key
+anew: the claim of the failed run rolled back with everything else it did.
 """
 
 from __future__ import annotations

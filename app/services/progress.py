@@ -6,10 +6,11 @@ enterprises, or everything when reference data changes). Right before the transa
 commits (`app.db.finish`), `refresh_pending` recomputes those records in one SQL statement.
 
 Why incremental sync misses nothing. The refresh first takes one transaction-scoped advisory
-lock and only then stamps `updated_at` (`clock_timestamp()`, kept strictly increasing); the
-lock is held until commit. So a later stamp always belongs to a later commit: whatever a
-reader sees is a prefix of the stamps, and a record that commits after the reader looked
-carries a stamp above everything it saw. Asking again with `updated_since` = the highest
+lock (after the enterprises' key-share locks; the lock order is in locking.py) and only then
+stamps `updated_at` (`clock_timestamp()`, kept strictly increasing); the lock is held until
+commit. So a later stamp always belongs to a later commit: whatever a reader sees is a
+prefix of the stamps, and a record that commits after the reader looked carries a stamp
+above everything it saw. Asking again with `updated_since` = the highest
 `updated_at` received (inclusive) therefore returns every change, at the cost of
 serialising the short final step of writes that touch progress.
 """
@@ -43,6 +44,7 @@ from app.pagination import PageParams
 from app.principal import Principal
 from app.services import progress_sql
 from app.services.access import Action, Resource, require, visible_enterprise_ids, visible_enterprises
+from app.services.locking import share_enterprises
 
 DIRTY = "progress_dirty"
 ALL = "progress_all"
@@ -93,9 +95,12 @@ async def refresh_pending(session: AsyncSession) -> None:
 
 
 async def refresh(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None:
+    """Recompute and stamp these records, taking the locks of step 3 in locking.py: the
+    enterprises (`FOR KEY SHARE`), then the progress lock, then the records."""
     ids = sorted(set(enterprise_ids))
     if not ids:
         return
+    await share_enterprises(session, ids)
     await session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=progress_sql.LOCK_KEY))  # type: ignore[call-overload]
     for start in range(0, len(ids), 2000):
         chunk = [str(i) for i in ids[start : start + 2000]]

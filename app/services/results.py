@@ -25,6 +25,7 @@ from app.principal import Principal
 from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require, scoped
 from app.services.enterprises import ensure_caller_certified
+from app.services.locking import get_for_write, lock_enterprise
 from app.services.reference import PERCENT, metric_by_code
 
 SAME_PERIOD = "a result for this enterprise, metric and period already exists"
@@ -128,6 +129,7 @@ async def create_result(session: AsyncSession, principal: Principal, data: Resul
     visible = scoped(principal, Enterprise).where(Enterprise.id == data.enterprise_id)
     if (await session.exec(visible)).first() is None:
         raise Unprocessable("enterprise_id must name one of your enterprises", loc=("body", "enterprise_id"))
+    await lock_enterprise(session, data.enterprise_id)
     values = data.model_dump(exclude={"unit"})
     values["source"] = _source(principal, data.source)
     metric = await _validate(session, data.enterprise_id, values, data.unit)
@@ -141,7 +143,7 @@ async def update_result(
 ) -> ResultPublic:
     """SMEs may change their results until verified. When an expert, partner or admin changes what
     a verification vouched for (metric, period, value), the verification is withdrawn."""
-    result = await get_visible(session, principal, Result, result_id, for_update=True)
+    result = await get_for_write(session, principal, Result, result_id)
     require(principal, Resource.results, Action.update)
     if principal.role is Role.sme and result.verified_at is not None:
         raise Forbidden("a verified result can no longer be changed by the enterprise")
@@ -158,14 +160,14 @@ async def update_result(
 
 
 async def delete_result(session: AsyncSession, principal: Principal, result_id: UUID) -> None:
-    result = await get_visible(session, principal, Result, result_id, for_update=True)
+    result = await get_for_write(session, principal, Result, result_id)
     require(principal, Resource.results, Action.delete)
     await crud.delete(session, principal, result, "the result")
 
 
 async def verify_result(session: AsyncSession, principal: Principal, result_id: UUID) -> ResultPublic:
     """An expert assigned to the enterprise, its partner's staff or an admin confirms a result."""
-    result = await get_visible(session, principal, Result, result_id, for_update=True)
+    result = await get_for_write(session, principal, Result, result_id)
     require(principal, Resource.results, Action.verify)
     if principal.kind != "user":
         raise Forbidden("results are verified by a person (expert, partner staff or admin), not an API client")

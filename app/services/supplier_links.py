@@ -28,6 +28,7 @@ from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require, scoped
+from app.services.locking import get_for_write, lock_enterprise
 
 DUPLICATE = "a pending or active link between this enterprise and this buyer already exists; revoke it first"
 
@@ -65,7 +66,7 @@ async def _invite(session: AsyncSession, principal: Principal, data: SupplierLin
     """A buyer asks an enterprise for access: `pending` until an SME user accepts."""
     if data.buyer_id not in (None, principal.organisation_id):
         raise Unprocessable("a buyer invites on behalf of its own organisation only", loc=("body", "buyer_id"))
-    if await session.get(Enterprise, data.enterprise_id) is None:
+    if not await lock_enterprise(session, data.enterprise_id):
         raise Unprocessable("enterprise_id unknown", loc=("body", "enterprise_id"))
     assert principal.organisation_id is not None
     link = SupplierLink(enterprise_id=data.enterprise_id, buyer_id=principal.organisation_id, status=LinkStatus.pending)
@@ -77,6 +78,7 @@ async def _consent(session: AsyncSession, principal: Principal, data: SupplierLi
     own = scoped(principal, Enterprise).where(Enterprise.id == data.enterprise_id)
     if (await session.exec(own)).first() is None:
         raise Unprocessable("enterprise_id must name one of your enterprises", loc=("body", "enterprise_id"))
+    await lock_enterprise(session, data.enterprise_id)
     if data.buyer_id is None:
         raise Unprocessable("buyer_id is required: name the lead buyer to share with", loc=("body", "buyer_id"))
     buyer = await session.get(Organisation, data.buyer_id)
@@ -89,7 +91,7 @@ async def _consent(session: AsyncSession, principal: Principal, data: SupplierLi
 
 
 async def accept_link(session: AsyncSession, principal: Principal, link_id: UUID) -> SupplierLink:
-    link = await get_visible(session, principal, SupplierLink, link_id, for_update=True)
+    link = await get_for_write(session, principal, SupplierLink, link_id)
     require(principal, Resource.supplier_links, Action.accept, "only the enterprise's own users accept an invite")
     if link.status is not LinkStatus.pending:
         raise InvalidTransition(f"only a pending link can be accepted; this one is {link.status.value}")
@@ -97,7 +99,7 @@ async def accept_link(session: AsyncSession, principal: Principal, link_id: UUID
 
 
 async def revoke_link(session: AsyncSession, principal: Principal, link_id: UUID) -> SupplierLink:
-    link = await get_visible(session, principal, SupplierLink, link_id, for_update=True)
+    link = await get_for_write(session, principal, SupplierLink, link_id)
     require(principal, Resource.supplier_links, Action.revoke)
     if link.status is LinkStatus.revoked:
         raise InvalidTransition("the link is already revoked; revocation is final")

@@ -24,6 +24,7 @@ from app.services import audit, crud
 from app.services.access import Action, Resource, get_visible, require
 from app.services.enterprises import ensure_certified
 from app.services.ideas import enterprise_for_body
+from app.services.locking import get_for_write, lock_enterprise
 
 VisitWithIdeas = tuple[Visit, list[UUID]]
 
@@ -122,6 +123,7 @@ async def get_visit(session: AsyncSession, principal: Principal, visit_id: UUID)
 async def create_visit(session: AsyncSession, principal: Principal, data: VisitCreate) -> VisitWithIdeas:
     require(principal, Resource.visits, Action.create)
     await enterprise_for_body(session, principal, data.enterprise_id)
+    await lock_enterprise(session, data.enterprise_id)
     expert_id = await _visiting_expert(session, principal, data.enterprise_id, data.expert_id)
     idea_ids = await _checked_idea_ids(session, data.enterprise_id, data.idea_ids)
     values = data.model_dump(exclude={"idea_ids", "expert_id"})
@@ -139,7 +141,7 @@ def _strs(ids: list[UUID]) -> list[str]:
 async def update_visit(
     session: AsyncSession, principal: Principal, visit_id: UUID, data: VisitUpdate, if_match: str | None
 ) -> VisitWithIdeas:
-    visit = await get_visible(session, principal, Visit, visit_id, for_update=True)
+    visit = await get_for_write(session, principal, Visit, visit_id)
     require(principal, Resource.visits, Action.update)
     ensure_match(if_match, crud.etag(visit))
     changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"idea_ids"})
@@ -167,7 +169,7 @@ async def update_visit(
 
 
 async def delete_visit(session: AsyncSession, principal: Principal, visit_id: UUID) -> None:
-    visit = await get_visible(session, principal, Visit, visit_id, for_update=True)
+    visit = await get_for_write(session, principal, Visit, visit_id)
     require(principal, Resource.visits, Action.delete)
     if principal.role is Role.expert and visit.expert_id != principal.id:
         raise Forbidden("experts delete their own visits only")
