@@ -264,3 +264,35 @@ def test_response_headers_and_conditional_parameters_are_declared(app):
                 need(f"{where} {status}", responses[status], "ETag", False)
     assert wrong == []
     assert min(counts.values()) > 0, counts
+
+
+def _reachable(doc: dict, names: list[str]) -> list[str]:
+    schemas = doc["components"]["schemas"]
+    seen: list[str] = []
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        for _, node in _walk(schemas[name]):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                pending.append(ref.rsplit("/", 1)[1])
+    return seen
+
+
+def test_every_field_a_buyer_reads_is_described(app):
+    """The progress record, its page and the portfolio: every field says what it is (units,
+    periods, annualisation, rounding), in every schema they use."""
+    doc = app.openapi()
+    names = _reachable(doc, ["ProgressRecordPublic", "ProgressPage", "Portfolio"])
+    assert {"MetricProgress", "MetricLatest", "ProgressEmissions", "MetricPortfolio", "Money"} <= set(names)
+    schemas = doc["components"]["schemas"]
+    undescribed = [
+        f"{name}.{prop}"
+        for name in names
+        for prop, field in schemas[name].get("properties", {}).items()
+        if len((field.get("description") or "").strip()) < 10
+    ]
+    assert undescribed == []
