@@ -296,3 +296,22 @@ def test_every_field_a_buyer_reads_is_described(app):
         if len((field.get("description") or "").strip()) < 10
     ]
     assert undescribed == []
+
+
+def test_no_schema_is_a_union_of_types(app):
+    """Native generators (Kotlin, Swift) turn a value that may be one of several types into an
+    empty class that decodes nothing: every schema has one type (or that type or null)."""
+    unions = [
+        path
+        for path, node in _walk(app.openapi())
+        for key in ("anyOf", "oneOf")
+        if len([v for v in node.get(key, []) if v.get("type") != "null"]) > 1
+    ]
+    assert unions == []
+
+
+def test_validation_issue_is_typed_for_every_sdk(app):
+    issue = app.openapi()["components"]["schemas"]["ValidationIssue"]
+    assert issue["properties"]["loc"]["items"] == {"type": "string"}
+    assert issue["properties"]["pointer"]["type"] == "string"
+    assert {"loc", "pointer", "msg", "type"} <= set(issue["required"])
