@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck format openapi migrate bench load clean
+.PHONY: help install run test fuzz sdk-check lint typecheck format openapi migrate bench load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: $(STAMP) ## ruff, mypy and the whole test suite on a real PostgreSQL
 
 fuzz: $(STAMP) ## Schemathesis over every operation and role with many examples (FUZZ_EXAMPLES, default 100)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_COVERAGE=1 $(BIN)/pytest -p no:cacheprovider -n auto tests/test_fuzz.py
+
+sdk-check: $(STAMP) ## generate Kotlin and Swift clients (openapi-generator, Java 11+) and check their error models are typed
+	$(BIN)/pytest -p no:cacheprovider tests/test_sdks.py -k native
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check app tests alembic bench loadtest

@@ -27,11 +27,21 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class ValidationIssue(BaseModel):
-    loc: list[str | int] = Field(
-        description="Where the problem is: `body`, `query`, `path` or `header`, then the field path."
+    """One reason a request is not valid."""
+
+    loc: list[str] = Field(
+        description="Where the problem is: `body`, `query`, `path` or `header`, then the field path; "
+        'array indexes are decimal strings (`["body", "participants", "0", "gender"]`).',
+        examples=[["body", "participants", "0", "gender"]],
     )
-    msg: str
-    type: str = Field(description="Machine-readable kind of validation failure.")
+    pointer: str = Field(
+        description="For the body, an RFC 6901 JSON Pointer to the offending value "
+        '(`/participants/0/gender`; `""` for the body as a whole); for a query, path or header '
+        "parameter, its name as the API spells it (`limit`, `idea_id`, `If-Match`).",
+        examples=["/participants/0/gender"],
+    )
+    msg: str = Field(description="What is wrong, for people.")
+    type: str = Field(description="Machine-readable kind of validation failure, e.g. `missing`.")
 
 
 class Problem(BaseModel):
@@ -134,7 +144,7 @@ class Unprocessable(ProblemError):
 
     def __init__(self, detail: str, *, loc: Sequence[str | int] = ("body",)) -> None:
         super().__init__(detail)
-        self.errors = [{"loc": list(loc), "msg": detail, "type": "value_error"}]
+        self.errors = [validation_issue(loc, detail, "value_error")]
 
 
 class IdempotencyKeyReused(ProblemError):
@@ -194,16 +204,55 @@ def problem_response(
     )
 
 
-def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
-    return [part if isinstance(part, int) else str(part) for part in loc]
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _body_tokens(path: Sequence[Any], body: Any, missing: bool) -> list[str]:
+    """The steps of `path` that are places in `body`. Pydantic's locations also name the union
+    member a value was tried against (`str`, `function-after[...]`): those name no place in the
+    document and are dropped, except a missing member of an object, which names where it belongs."""
+    tokens: list[str] = []
+    node = body
+    for index, part in enumerate(path):
+        in_object = isinstance(node, Mapping) and isinstance(part, str)
+        in_array = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if (in_object and part in node) or in_array:
+            node = node[part]
+        elif in_object and missing and index == len(path) - 1:
+            node = None  # the missing member itself
+        else:
+            continue
+        tokens.append(str(part))
+    return tokens
+
+
+_UNKNOWN_BODY = object()
+
+
+def validation_issue(loc: Sequence[Any], msg: str, type_: str, body: Any = _UNKNOWN_BODY) -> dict[str, Any]:
+    """One `errors[]` entry: `loc` as strings, and `pointer` to the value in the body (RFC 6901)
+    or the parameter's name. Without the request's `body`, a body location is taken as it is."""
+    where, path = (str(loc[0]), list(loc[1:])) if loc else ("body", [])
+    if where != "body":
+        pointer = str(path[0]) if path else ""
+    elif body is _UNKNOWN_BODY:
+        pointer = "".join("/" + _escape(str(part)) for part in path)
+    else:
+        pointer = "".join("/" + _escape(token) for token in _body_tokens(path, body, type_ == "missing"))
+    return {"loc": [str(part) for part in loc], "pointer": pointer, "msg": msg, "type": type_}
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    issues = []
-    for err in exc.errors():
-        msg = str(err.get("msg", "invalid value"))
-        issues.append({"loc": _clean_loc(err.get("loc", ())), "msg": msg, "type": str(err.get("type", "value_error"))})
-    return issues
+    return [
+        validation_issue(
+            err.get("loc", ()),
+            str(err.get("msg", "invalid value")),
+            str(err.get("type", "value_error")),
+            exc.body,
+        )
+        for err in exc.errors()
+    ]
 
 
 def is_database_unavailable(exc: BaseException) -> bool:

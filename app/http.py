@@ -46,10 +46,16 @@ def etag_of_bytes(body: bytes) -> str:
     return f'"{hashlib.sha256(body).hexdigest()[:24]}"'
 
 
+def weak_etag(*parts: bytes) -> str:
+    """A weak ETag (RFC 9110 §8.8.1): for representations that differ only in what does not
+    matter to the reader (a generation timestamp), computed from the parts that do."""
+    return "W/" + etag_of_bytes(b"\0".join(parts))
+
+
 def etag_matches(header: str, etag: str) -> bool:
     """Does an `If-None-Match` / `If-Match` header name this ETag (weak or strong, or `*`)?"""
     candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
-    return "*" in candidates or etag in candidates
+    return "*" in candidates or etag.removeprefix("W/") in candidates
 
 
 def ensure_match(if_match: str | None, current_etag: str) -> None:
@@ -69,6 +75,16 @@ def object_response(request: Request, model: BaseModel, etag: str, status_code: 
     if status_code == 200 and if_none_match and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(json_bytes(model), status_code=status_code, media_type=JSON, headers=headers)
+
+
+def representation_response(request: Request, body: bytes, media_type: str = JSON, etag: str | None = None) -> Response:
+    """A computed representation (no stored version) whose ETag is, unless given, a digest of
+    its bytes; answers 304 to a matching `If-None-Match`."""
+    etag = etag or etag_of_bytes(body)
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type=media_type, headers={"ETag": etag})
 
 
 async def write_response(

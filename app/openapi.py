@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
-from app.errors import Problem
+from app.db import get_session
+from app.deps import current_principal
+from app.errors import PROBLEM_MEDIA_TYPE, Problem
+from app.middleware import BodyGuardMiddleware
 
 TAGS: list[dict[str, str]] = [
     {
@@ -128,6 +138,239 @@ def _named_enums(components: dict[str, Any]) -> None:
             )
 
 
+# --- What every operation can answer, declared in one place ---------------------------------
+#
+# Statuses and headers that follow from what an operation is (its method, path, parameters,
+# body and dependencies) are not written on each route: they are derived here from the route
+# itself and added to the document, so that a new route gets them without anyone remembering.
+# A route declares only what these rules cannot know (a second success status, other media
+# types, the token endpoint's OAuth2 errors).
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "Version of the representation: send it back in `If-None-Match` (to get `304` "
+        "while it is unchanged) or in `If-Match` (to update only that version).",
+        "schema": {"type": "string"},
+    },
+    "Location": {"description": "Path of the object this request created.", "schema": {"type": "string"}},
+    "Link": {
+        "description": 'The next page: `<url>; rel="next"`, with the same filters and `limit`. Absent on the last page.',
+        "schema": {"type": "string"},
+    },
+    "X-Next-Cursor": {
+        "description": "The next page's cursor (the same value as `next_cursor`; pass it as `cursor`). "
+        "Absent on the last page.",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response to an earlier request with the same "
+        "`Idempotency-Key`: nothing was done again. Absent otherwise.",
+        "schema": {"type": "string"},
+    },
+    "X-Request-ID": {
+        "description": "Identifies this request in the server's logs; quote it when reporting a problem. "
+        "Echoes the request's own `X-Request-ID` when that is 1-128 characters of `[A-Za-z0-9._-]`.",
+        "schema": {"type": "string"},
+    },
+    "WWW-Authenticate": {
+        "description": "The authentication challenge (RFC 6750 for bearer tokens).",
+        "schema": {"type": "string"},
+    },
+}
+
+IF_NONE_MATCH: dict[str, Any] = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An `ETag` from a previous response: while the representation is unchanged the answer "
+    "is `304 Not Modified` with no body (`*` matches any version).",
+    "schema": {"type": "string"},
+}
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+FORM_PATHS = BodyGuardMiddleware.FORM_PATHS
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the rules read from a route."""
+
+    method: str
+    path: str
+    authenticated: bool  # depends on the access token (`current_principal`)
+    database: bool  # holds a database session
+    paged: bool  # takes a `cursor`
+    inputs: bool  # any validated parameter or body
+    path_ids: bool  # objects named in the path
+    header_names: frozenset[str]
+    single_object: bool  # a GET of one representation (not a list)
+
+    @property
+    def api(self) -> bool:
+        return self.path.startswith("/v1/")
+
+    @property
+    def writes(self) -> bool:
+        return self.method in WRITE_METHODS and self.api
+
+
+def _dependants(dependant: Dependant) -> list[Dependant]:
+    found, pending = [], [dependant]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(current.dependencies)
+    return found
+
+
+def traits(route: RouteContext, method: str) -> Traits:
+    every = _dependants(route.dependant)
+    calls = {d.call for d in every}
+    params = [p for d in every for p in (*d.path_params, *d.query_params, *d.header_params, *d.cookie_params)]
+    shown = [p for p in params if getattr(p.field_info, "include_in_schema", True)]
+    query_names = {p.alias for d in every for p in d.query_params}
+    model = route.response_model
+    path = route.path_format or ""
+    is_list = isinstance(model, type) and issubclass(model, BaseModel) and "items" in model.model_fields
+    return Traits(
+        method=method,
+        path=path,
+        authenticated=current_principal in calls,
+        database=get_session in calls,
+        paged="cursor" in query_names,
+        inputs=bool(shown) or route.body_field is not None,
+        path_ids=any(d.path_params for d in every),
+        header_names=frozenset(p.alias for d in every for p in d.header_params),
+        single_object=method == "GET" and path.startswith("/v1/") and not is_list,
+    )
+
+
+def statuses(t: Traits) -> dict[int, list[str]]:
+    """Every status an operation with these traits can answer besides its success, with why."""
+    out: dict[int, list[str]] = {}
+
+    def add(status: int, reason: str) -> None:
+        out.setdefault(status, []).append(reason)
+
+    if t.single_object:
+        add(304, "`If-None-Match` names the current `ETag`: the representation is unchanged (no body).")
+    if t.paged:
+        add(
+            400,
+            "`cursor` is malformed, altered, or was issued for another caller, list or set of filters (`invalid-cursor`).",
+        )
+    if t.writes:
+        add(400, "`Content-Length` is malformed (`bad-request`).")
+    if t.authenticated:
+        add(401, "The access token is missing, invalid, expired or revoked (`unauthorized`).")
+        add(403, "Your role may not do this to this object (`forbidden`).")
+    if t.path_ids:
+        add(404, "An object named in the path does not exist, or you may not see it (`not-found`).")
+    if t.database and t.method in (*WRITE_METHODS, "DELETE") and t.api:
+        add(
+            409,
+            "The change conflicts with the current data: a duplicate, dependent records that prevent a "
+            "delete, or a rule of this operation named by `type` (e.g. `invalid-transition`).",
+        )
+    if "If-Match" in t.header_names:
+        add(
+            412,
+            "`If-Match` does not name the current `ETag`: the object changed since you read it (`precondition-failed`).",
+        )
+    if t.writes:
+        add(413, "The body is larger than the server accepts (`payload-too-large`).")
+        if not t.path.startswith(FORM_PATHS):
+            add(415, "The body is not `application/json` (`unsupported-media-type`).")
+    if t.inputs:
+        add(422, "A parameter or the body is not valid: see `errors` (`validation-error`).")
+    if "Idempotency-Key" in t.header_names:
+        add(422, "The `Idempotency-Key` was used for another request (`idempotency-key-reused`).")
+    if t.api:
+        add(429, "Too many requests from this caller: retry after `Retry-After` seconds (`rate-limited`).")
+    if t.database:
+        add(
+            503,
+            "The database is unavailable or the server is saturated: retry after `Retry-After` seconds "
+            "(`service-unavailable`).",
+        )
+    return out
+
+
+REQUIRED_BY_DEFAULT = frozenset({"ETag", "Location", "Retry-After", "X-Request-ID", "WWW-Authenticate"})
+
+
+def _header(name: str, required: bool) -> dict[str, Any]:
+    if required == (name in REQUIRED_BY_DEFAULT):
+        return {"$ref": f"#/components/headers/{name}"}
+    return {**HEADERS[name], "required": required}
+
+
+def response_headers(t: Traits, status: int) -> dict[str, dict[str, Any]]:
+    """The headers a response of this status carries (required: always sent)."""
+    names: dict[str, bool] = {"X-Request-ID": True}
+    success = 200 <= status < 300
+    if status == 401:
+        names["WWW-Authenticate"] = True
+    if status in (429, 503):
+        names["Retry-After"] = True
+    if status == 201:
+        names["Location"] = True
+    if t.single_object and status in (200, 304):
+        names["ETag"] = True
+    if t.method == "PATCH" and success:
+        names["ETag"] = True
+    if "Idempotency-Key" in t.header_names and success:
+        names["ETag"] = False  # not on a replay
+        names["Idempotent-Replayed"] = False
+    if t.paged and status == 200:
+        names["Link"] = False
+        names["X-Next-Cursor"] = False
+    return {name: _header(name, required) for name, required in sorted(names.items())}
+
+
+def _is_framework_422(entry: dict[str, Any]) -> bool:
+    schema = entry.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref") == "#/components/schemas/HTTPValidationError")
+
+
+def declare_contract(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
+    """Add to every operation the statuses, problem bodies and headers its traits imply."""
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    schema.setdefault("components", {})["headers"] = {
+        name: {**spec, "required": name in REQUIRED_BY_DEFAULT} for name, spec in sorted(HEADERS.items())
+    }
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        for method in sorted(route.methods or ()):
+            op = schema["paths"][route.path_format][method.lower()]
+            t = traits(route, method)
+            responses: dict[str, Any] = op["responses"]
+            for status, reasons in statuses(t).items():
+                entry = responses.setdefault(str(status), {})
+                phrase = HTTPStatus(status).phrase
+                if entry.get("description") in (None, phrase, "Validation Error"):
+                    entry["description"] = f"{phrase}. " + " ".join(reasons)
+                if _is_framework_422(entry):
+                    del entry["content"]
+                if status >= 400:
+                    entry.setdefault("content", {}).setdefault(PROBLEM_MEDIA_TYPE, copy.deepcopy(problem))
+            for status_key, entry in responses.items():
+                entry["headers"] = {**entry.get("headers", {}), **response_headers(t, int(status_key))}
+            op["responses"] = dict(sorted(responses.items()))
+            if t.single_object:
+                op["parameters"] = [*op.get("parameters", []), IF_NONE_MATCH]
+    # FastAPI's own 422 schemas, replaced above by problem details.
+    components = schema["components"].get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{name}"' not in json.dumps([schema["paths"], components]):
+            components.pop(name, None)
+
+
 def custom_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -150,6 +393,7 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
         components.setdefault(name, sub)
     components["Problem"].pop("$defs", None)
     _named_enums(components)
+    declare_contract(schema, app.routes)
     for name, example in UPDATE_EXAMPLES.items():
         if name in components:
             components[name].setdefault("examples", [example])

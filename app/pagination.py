@@ -1,4 +1,5 @@
-"""The one cursor-pagination helper: keyset pages, opaque signed cursors, `Link` header.
+"""The one cursor-pagination helper: keyset pages, opaque signed cursors, `Link` and
+`X-Next-Cursor` headers.
 
 A cursor is `base64url(json) + "." + hmac`. It carries the last key of the page and a
 fingerprint of who asked, which list, and with which filters: a cursor that was altered,
@@ -132,6 +133,7 @@ class PageParams:
             values = [getattr(last, col.key) for col in keys]
             next_cursor = self._encode(caller, values)
             self.response.headers["Link"] = next_link(self.request.url, next_cursor)
+            self.response.headers["X-Next-Cursor"] = next_cursor
         return rows, next_cursor
 
 

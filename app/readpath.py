@@ -250,6 +250,9 @@ class ProgressReadPath:
         body = page_bytes(items, next_cursor)
         headers = _json_headers(body)
         if next_cursor is not None:
-            headers.insert(0, (b"link", next_link(URL(scope=scope), next_cursor).encode("latin-1")))
+            headers[:0] = [
+                (b"link", next_link(URL(scope=scope), next_cursor).encode("latin-1")),
+                (b"x-next-cursor", next_cursor.encode("latin-1")),
+            ]
         await self._reply(scope, send, (principal, _ListRoute, started), 200, headers, body)
         return True

@@ -4,7 +4,9 @@ Every operation under `/v1` (but the public token endpoints) has one row per rol
 target: `own` (side A's object, the caller being side A's user of that role), `other` (the
 same object of side B) or `none` (a collection). Each row names the exact status the contract
 asks for: `404` when the caller may not see the object, `403` when it may see but not do this,
-`2xx` otherwise. A refused write leaves its target, and the audit trail, unchanged.
+`2xx` otherwise. A refused write leaves its target, and the audit trail, unchanged. Every
+answer must also be one the OpenAPI document declares, with its required headers
+(tests/contract.py).
 
 A body that names an object the caller may not see (`enterprise_id` of another side's
 enterprise when creating) is answered like a body naming an object that does not exist: `422`.
@@ -56,6 +58,7 @@ from app.models.supplier_links import SupplierLink
 from app.models.trainings import Enrollment, Training
 from app.models.users import User
 from app.models.visits import Visit
+from tests.contract import mismatches
 from tests.factories import Factory
 from tests.two_tenants import build_tenant
 
@@ -160,13 +163,17 @@ async def _result(factory: Factory, ent: Enterprise, **kw: Any) -> Result:
     return await factory.save(Result(enterprise_id=ent.id, **values))  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-async def world(session: AsyncSession, factory: Factory) -> World:
+async def build_world(session: AsyncSession, factory: Factory) -> World:
     """Admin, and sides A and B (partner orgs A/B, buyer orgs X/Y) built directly in the database."""
     admin = await factory.user("admin")
     w = World(admin, await _side(factory, "a"), await _side(factory, "b"))
     await run_before_commit(session)  # progress records of the new enterprises
     return w
+
+
+@pytest.fixture
+async def world(session: AsyncSession, factory: Factory) -> World:
+    return await build_world(session, factory)
 
 
 # --- what one row does -------------------------------------------------------------------------
@@ -962,7 +969,9 @@ async def _stored(session: AsyncSession, call: Call) -> Any:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
-async def test_authorization(row: Row, client: Any, session: AsyncSession, factory: Factory, world: World) -> None:
+async def test_authorization(
+    row: Row, app: Any, client: Any, session: AsyncSession, factory: Factory, world: World
+) -> None:
     operation = OPS[row.op]
     side = world.b if row.target == "other" else world.a
     call = await operation.prepare(Ctx(world, side, row.role, row.target, row.status, factory))
@@ -973,6 +982,7 @@ async def test_authorization(row: Row, client: Any, session: AsyncSession, facto
         url += "?limit=500"
     response = await client.request(operation.method, url, json=call.body, headers=factory.auth(world.caller(row.role)))
     assert response.status_code == row.status, f"{operation.method} {url} as {row.role}: {response.text}"
+    assert mismatches(app.openapi(), operation.method, operation.path, response) == []
     if refused_write:
         assert await _stored(session, call) == before, "a refused write changed something"
     if call.members is not None and operation.mirror is not None and response.status_code == 200:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit
@@ -74,6 +75,40 @@ async def test_validation_error_is_422_with_errors(client, factory):
         assert isinstance(issue["msg"], str) and issue["msg"]
     fields = {issue["loc"][-1] for issue in body["errors"]}
     assert {"kind", "name", "extra"} <= fields
+
+
+def _issues(r: httpx.Response) -> list[tuple[list[str], str, str]]:
+    return [(issue["loc"], issue["pointer"], issue["type"]) for issue in assert_problem(r, 422)["errors"]]
+
+
+async def test_validation_issues_locate_the_value_as_strings_and_a_json_pointer(client, factory):
+    """`loc` holds strings only (array indexes in decimal), so that typed SDKs can decode it;
+    `pointer` is an RFC 6901 JSON Pointer into the body, or the name of a parameter."""
+    auth = factory.auth(await factory.user("admin"))
+    missing_gender = {
+        "enterprise_id": "not-a-uuid",
+        "participants": [{"role": "worker", "gender": "female"}, {"role": "manager"}],
+    }
+    r = await client.post(f"/v1/trainings/{uuid.uuid4()}/enrollments", json=missing_gender, headers=auth)
+    assert sorted(_issues(r)) == [
+        (["body", "enterprise_id"], "/enterprise_id", "uuid_parsing"),
+        (["body", "participants", "1", "gender"], "/participants/1/gender", "missing"),
+    ]
+    r = await client.post(
+        "/v1/organisations", json={"kind": "buyer", "name": "Acme", "country": "DE", "a/b~c": 1}, headers=auth
+    )
+    assert _issues(r) == [(["body", "a/b~c"], "/a~1b~0c", "extra_forbidden")]
+    r = await client.post("/v1/organisations", json=[1], headers=auth)
+    assert [pointer for _, pointer, _ in _issues(r)] == [""]  # the body as a whole
+    r = await client.get("/v1/organisations", params={"limit": 0}, headers=auth)
+    assert _issues(r) == [(["query", "limit"], "limit", "greater_than_equal")]
+    r = await client.get("/v1/ideas/not-a-uuid", headers=auth)
+    assert [(loc, pointer) for loc, pointer, _ in _issues(r)] == [(["path", "idea_id"], "idea_id")]
+    r = await client.patch(f"/v1/ideas/{uuid.uuid4()}", json={}, headers={**auth, "If-Match": "x" * 201})
+    assert [(loc, pointer) for loc, pointer, _ in _issues(r)] == [(["header", "If-Match"], "If-Match")]
+    # `loc` names the union members a value was tried against; `pointer` names only the place.
+    r = await client.patch(f"/v1/enterprises/{uuid.uuid4()}", json={"country": 5}, headers=auth)
+    assert {pointer for _, pointer, _ in _issues(r)} == {"/country"} and len(_issues(r)) == 2
 
 
 async def test_malformed_json_is_422_not_500(client, factory):

@@ -98,12 +98,17 @@ def positive_data_acceptance_or_business_rule(ctx: CheckContext, response: Respo
     rules tie a body to the database or to the caller, which no JSON Schema can express. A 422
     from request validation itself (detail "the request is not valid; see errors") is still a
     failure: that is the declared schema disagreeing with the code. Likewise a 412 answering an
-    `If-Match` that names another version (the generator cannot know the current ETag)."""
+    `If-Match` that names another version (the generator cannot know the current ETag), and a
+    400 `invalid-cursor` answering a `cursor` this service did not sign (a cursor is opaque: only a
+    previous page hands out a valid one; real cursors are followed in the stateful phase)."""
     try:
         return positive_data_acceptance(ctx, response, case)
     except AssertionError:
         if response.status_code == 412 and case.headers and "If-Match" in case.headers:
             # An `If-Match` that is not the object's current ETag: a state precondition, not data.
+            return None
+        forged_cursor = response.status_code == 400 and case.query and "cursor" in case.query
+        if forged_cursor and str(response.json().get("type", "")).endswith("/invalid-cursor"):
             return None
         if response.status_code == 422:
             try:
@@ -159,17 +164,13 @@ def _swap_ids(pool: list[str]) -> Any:
 
 
 def _shape_positive_case(_ctx: Any, case: Case) -> Case:
-    """Two inputs are schema-valid in form yet cannot be invented by a client, so a positive
-    (should-be-accepted) case must not carry made-up values for them:
-    - `cursor`: an opaque, signed value that only a previous page hands out (an invented one is
-      a 400 by design, tested in test_hostile; real cursors are followed in the stateful phase);
-    - `Idempotency-Key`: the client's promise of a fresh key per distinct request; the generator
-      reuses a handful of keys with different bodies, which the contract answers with 422.
-    Negative cases keep both untouched."""
+    """`Idempotency-Key` is schema-valid in form yet is the client's promise of a fresh key per
+    distinct request; the generator reuses a handful of keys with different bodies, which the
+    contract answers with 422. A positive (should-be-accepted) case gets a fresh key; negative
+    cases keep theirs. (Invented cursors are kept: their 400 must be declared, and
+    `positive_data_acceptance_or_business_rule` accepts it.)"""
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return case
-    if case.query and "cursor" in case.query:
-        case.query = {k: v for k, v in case.query.items() if k != "cursor"}
     if case.headers and "Idempotency-Key" in case.headers:
         case.headers["Idempotency-Key"] = uuid4().hex
     return case

@@ -61,7 +61,6 @@ def test_problem_schema_is_declared_for_errors(app):
     assert "Problem" in doc["components"]["schemas"]
     for method, path, op in operations(doc):
         if path.startswith("/v1/") and path != "/v1/auth/token":
-            assert "422" in op["responses"], f"{method.upper()} {path}"
             for status, response in op["responses"].items():
                 if status.startswith(("4", "5")):
                     assert "application/problem+json" in response.get("content", {}), f"{method} {path} {status}"
@@ -146,3 +145,173 @@ def test_every_operation_has_a_description_for_integrators(app):
         if not (op.get("description") or "").strip()
     ]
     assert not missing, missing
+
+
+# --- statuses and headers, checked against rules read from the document itself -------------
+
+WRITE_METHODS = ("post", "put", "patch")
+# Declared on purpose beyond the rules: the token endpoint's OAuth2 errors (RFC 6749 §5.2),
+# readiness's 503 (it checks the database itself, without a session).
+OWN_ERRORS = {("post", "/v1/auth/token"): {"401"}, ("get", "/readyz"): {"503"}}
+
+
+def _params(op: dict, where: str) -> set[str]:
+    return {p["name"] for p in op.get("parameters", []) if p["in"] == where}
+
+
+def _is_page(doc: dict, op: dict) -> bool:
+    schema = op["responses"].get("200", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    target = doc["components"]["schemas"].get(schema.get("$ref", "").rsplit("/", 1)[-1], {})
+    return "items" in target.get("properties", {})
+
+
+def _single_object_get(doc: dict, method: str, path: str, op: dict) -> bool:
+    return method == "get" and path.startswith("/v1/") and not _is_page(doc, op)
+
+
+def implied_statuses(doc: dict, method: str, path: str, op: dict) -> set[str]:
+    """What any operation of this shape can answer, read from its declaration alone."""
+    api = path.startswith("/v1/")
+    writes = api and method in WRITE_METHODS
+    documented_params = [p for p in op.get("parameters", []) if p["name"] != "If-None-Match"]
+    out: set[str] = set()
+    if _single_object_get(doc, method, path, op):
+        out.add("304")
+    if "cursor" in _params(op, "query") or writes:
+        out.add("400")  # a forged cursor; a malformed Content-Length
+    if op.get("security"):
+        out |= {"401", "403"}
+    if _params(op, "path"):
+        out.add("404")
+    if api and method in (*WRITE_METHODS, "delete"):
+        out.add("409")
+    if "If-Match" in _params(op, "header"):
+        out.add("412")
+    if writes:
+        out.add("413")
+        if not path.startswith("/v1/auth/"):
+            out.add("415")
+    if documented_params or "requestBody" in op:
+        out.add("422")
+    if api:
+        out |= {"429", "503"}
+    return out
+
+
+def test_every_operation_declares_every_status_it_can_answer(app):
+    """Derived from what each operation is; tests/test_contract.py provokes each of them."""
+    doc = app.openapi()
+    wrong = []
+    for method, path, op in operations(doc):
+        declared = set(op["responses"])
+        implied = implied_statuses(doc, method, path, op)
+        errors = {s for s in declared if s[0] in "345"}
+        if implied - declared:
+            wrong.append(f"{method.upper()} {path}: missing {sorted(implied - declared)}")
+        if errors - implied - OWN_ERRORS.get((method, path), set()):
+            wrong.append(f"{method.upper()} {path}: declares {sorted(errors - implied)}, which it cannot answer")
+    assert wrong == []
+
+
+def _header(doc: dict, response: dict, name: str) -> dict | None:
+    header = response.get("headers", {}).get(name)
+    if header is None:
+        return None
+    return doc["components"]["headers"][header["$ref"].rsplit("/", 1)[1]] if "$ref" in header else header
+
+
+def test_response_headers_and_conditional_parameters_are_declared(app):
+    doc = app.openapi()
+    wrong = []
+    counts = dict.fromkeys(("single", "patch", "list", "created", "idempotent"), 0)
+
+    def need(where: str, response: dict, name: str, required: bool) -> None:
+        header = _header(doc, response, name)
+        if header is None or bool(header.get("required")) != required or not header.get("description"):
+            wrong.append(f"{where}: header {name} {'required' if required else 'optional'}: {header}")
+
+    for method, path, op in operations(doc):
+        where = f"{method.upper()} {path}"
+        responses = op["responses"]
+        for status, response in responses.items():
+            need(f"{where} {status}", response, "X-Request-ID", True)
+            if status in ("429", "503"):
+                need(f"{where} {status}", response, "Retry-After", True)
+            if status == "201":
+                counts["created"] += 1
+                need(f"{where} 201", response, "Location", True)
+            if status == "401" and op.get("security"):
+                need(f"{where} 401", response, "WWW-Authenticate", True)
+        if _single_object_get(doc, method, path, op):
+            counts["single"] += 1
+            if "If-None-Match" not in _params(op, "header"):
+                wrong.append(f"{where}: no If-None-Match")
+            need(f"{where} 200", responses["200"], "ETag", True)
+            need(f"{where} 304", responses.get("304", {}), "ETag", True)
+        if method == "patch":
+            counts["patch"] += 1
+            if "If-Match" not in _params(op, "header") or "412" not in responses:
+                wrong.append(f"{where}: no If-Match or no 412")
+            need(f"{where} 200", responses["200"], "ETag", True)
+        if "cursor" in _params(op, "query"):
+            counts["list"] += 1
+            need(f"{where} 200", responses["200"], "Link", False)
+            need(f"{where} 200", responses["200"], "X-Next-Cursor", False)
+        if method == "post" and "Idempotency-Key" in _params(op, "header"):
+            counts["idempotent"] += 1
+            for status in (s for s in responses if s.startswith("2")):
+                need(f"{where} {status}", responses[status], "Idempotent-Replayed", False)
+                need(f"{where} {status}", responses[status], "ETag", False)
+    assert wrong == []
+    assert min(counts.values()) > 0, counts
+
+
+def _reachable(doc: dict, names: list[str]) -> list[str]:
+    schemas = doc["components"]["schemas"]
+    seen: list[str] = []
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        for _, node in _walk(schemas[name]):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                pending.append(ref.rsplit("/", 1)[1])
+    return seen
+
+
+def test_every_field_a_buyer_reads_is_described(app):
+    """The progress record, its page and the portfolio: every field says what it is (units,
+    periods, annualisation, rounding), in every schema they use."""
+    doc = app.openapi()
+    names = _reachable(doc, ["ProgressRecordPublic", "ProgressPage", "Portfolio"])
+    assert {"MetricProgress", "MetricLatest", "ProgressEmissions", "MetricPortfolio", "Money"} <= set(names)
+    schemas = doc["components"]["schemas"]
+    undescribed = [
+        f"{name}.{prop}"
+        for name in names
+        for prop, field in schemas[name].get("properties", {}).items()
+        if len((field.get("description") or "").strip()) < 10
+    ]
+    assert undescribed == []
+
+
+def test_no_schema_is_a_union_of_types(app):
+    """Native generators (Kotlin, Swift) turn a value that may be one of several types into an
+    empty class that decodes nothing: every schema has one type (or that type or null)."""
+    unions = [
+        path
+        for path, node in _walk(app.openapi())
+        for key in ("anyOf", "oneOf")
+        if len([v for v in node.get(key, []) if v.get("type") != "null"]) > 1
+    ]
+    assert unions == []
+
+
+def test_validation_issue_is_typed_for_every_sdk(app):
+    issue = app.openapi()["components"]["schemas"]["ValidationIssue"]
+    assert issue["properties"]["loc"]["items"] == {"type": "string"}
+    assert issue["properties"]["pointer"]["type"] == "string"
+    assert {"loc", "pointer", "msg", "type"} <= set(issue["required"])

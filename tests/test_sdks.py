@@ -5,12 +5,18 @@ TypeScript one (openapi-typescript + openapi-fetch, type-checked with tsc), star
 server (uvicorn on PostgreSQL), and run the integrator flow of sdk-tests/ through each: log
 in, create an enterprise and an idea, move the idea, record results, read the progress record.
 The generated code is never edited: what a partner team would get is what runs here.
+
+Native clients (Kotlin and Swift, openapi-generator; `make sdk-check`) are generated too, and
+their error models checked: every field typed, no helper type invented for an untyped schema
+(a `loc` of strings and integers once became an empty `LocInner` class, so no 422 decoded).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,3 +108,70 @@ def test_typescript_sdk_flow(server: LiveServer) -> None:
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- server log ---\n{server.log_tail()}") from None
     assert "typescript SDK flow ok" in out
+
+
+OPENAPI_GENERATOR = Path(sys.executable).parent / "openapi-generator-cli"
+# What the error models must be in each language: the field declarations, as generated.
+NATIVE_MODELS = {
+    "kotlin": (
+        "src/main/kotlin/org/openapitools/client/models/{}.kt",
+        {
+            "ValidationIssue": [
+                "val loc: kotlin.collections.List<kotlin.String>",
+                "val pointer: kotlin.String",
+                "val msg: kotlin.String",
+                "val type: kotlin.String",
+            ],
+            "Problem": ["val status: kotlin.Int", "val errors: kotlin.collections.List<ValidationIssue>? = null"],
+        },
+    ),
+    "swift6": (
+        "Sources/OpenAPIClient/Models/{}.swift",
+        {
+            "ValidationIssue": [
+                "public var loc: [String]",
+                "public var pointer: String",
+                "public var msg: String",
+                "public var type: String",
+            ],
+            "Problem": ["public var status: Int", "public var errors: [ValidationIssue]?"],
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("generator", sorted(NATIVE_MODELS))
+def test_native_sdk_error_models_are_typed(generator: str, tmp_path: Path) -> None:
+    assert OPENAPI_GENERATOR.exists(), "openapi-generator-cli is missing: `pip install -e '.[dev]'` (or `make install`)"
+    assert shutil.which("java"), "openapi-generator needs Java 11+ (`java` on PATH)"
+    out = tmp_path / generator
+    log = run(
+        [
+            str(OPENAPI_GENERATOR),
+            "generate",
+            "--generator-name",
+            generator,
+            "--input-spec",
+            str(ROOT / "openapi.json"),
+            "--output",
+            str(out),
+            "--global-property",
+            "apiDocs=false,apiTests=false,modelDocs=false,modelTests=false",
+        ],
+        cwd=tmp_path,
+    )
+    pattern, expected = NATIVE_MODELS[generator]
+    for model, declarations in expected.items():
+        source = (out / pattern.format(model)).read_text()
+        declared = {re.sub(r"\s+", " ", line.strip()).rstrip(",") for line in source.splitlines()}
+        assert set(declarations) <= declared, f"{model}: {sorted(set(declarations) - declared)}"
+    # Every generated model is a schema of the document: none was invented for an inline or
+    # untyped schema (which is what an array of string-or-integer became).
+    schemas = set(json.loads((ROOT / "openapi.json").read_text())["components"]["schemas"])
+    generated = {p.stem for p in out.rglob(pattern.format("*"))}
+    assert "ValidationIssue" in generated and generated <= schemas, sorted(generated - schemas)
+    assert "Inline schema created" not in log
+    about_errors = [
+        line for line in log.splitlines() if "WARN" in line and re.search(r"ValidationIssue|Problem|loc", line)
+    ]
+    assert about_errors == []

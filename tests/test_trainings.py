@@ -127,7 +127,8 @@ async def test_trainer_must_be_an_expert_of_the_partner(client, factory, world, 
     body = {**BODY, "trainer_ids": [str(world[who].id)]}
     r = await client.post("/v1/trainings", json=body, headers=auth(factory, world, "partner"))
     assert r.status_code == 422, r.text
-    assert r.json()["errors"][0]["loc"] == ["body", "trainer_ids", 0]
+    issue = r.json()["errors"][0]
+    assert (issue["loc"], issue["pointer"]) == (["body", "trainer_ids", "0"], "/trainer_ids/0")
 
 
 # --- trainings: access per role -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The maintained progress record of each enterprise (API.md §7).
+"""The maintained progress record of each enterprise.
 
 One row per enterprise, recomputed in PostgreSQL in the same transaction as any write that
 feeds it, and stamped under a transaction-scoped lock so that `updated_at` follows commit
@@ -35,95 +35,212 @@ class ProgressRecord(SQLModel, table=True):
 
 
 # --- What the API shows (declared for the OpenAPI document; served as bytes built by PostgreSQL).
+# The numbers are computed in app/services/progress_sql.py (records) and progress.py (portfolio):
+# these descriptions say what that SQL does.
+
+ROUNDED = "Rounded to 2 decimals (half away from zero) at the end of the computation."
+FLOW_RATE = (
+    "Flow metrics compare annualised rates (`per_year`), so a month is compared fairly with a year; "
+    "level metrics compare `value`s."
+)
 
 
 class ProgressEnterprise(SQLModel):
-    id: UUID
-    name: str
-    country: str
-    sector: str
+    """The enterprise the record is about."""
+
+    id: UUID = PydanticField(description="The enterprise's id.")
+    name: str = PydanticField(description="The enterprise's name.")
+    country: str = PydanticField(description="ISO 3166-1 alpha-2 country code.", examples=["IN"])
+    sector: str = PydanticField(description="ISIC Rev.4 code of its activity.", examples=["2219"])
 
 
 class ProgressProgramme(SQLModel):
-    modules_completed: list[str]
-    score4climate_completed_on: date | None
-    visits_completed: int
-    last_visit_on: date | None
+    """Milestones of the enterprise on the programme."""
+
+    modules_completed: list[str] = PydanticField(
+        description="Modules (`workplace_cooperation`, `score_basics`, `score4climate`) with at least one "
+        "enrollment whose `completed_at` is set, in alphabetical order; empty if none."
+    )
+    score4climate_completed_on: date | None = PydanticField(
+        description="UTC date of the earliest completed `score4climate` enrollment; null if none."
+    )
+    visits_completed: int = PydanticField(description="Number of visits with status `completed`.")
+    last_visit_on: date | None = PydanticField(
+        description="UTC date (`scheduled_at`) of the latest completed visit; null if none."
+    )
 
 
 class ProgressIdeas(SQLModel):
-    by_status: dict[str, int]
+    """The enterprise's improvement ideas."""
+
+    by_status: dict[str, int] = PydanticField(
+        description="Number of ideas in each status; every status is present, with 0 when it has none."
+    )
     implemented_estimated_annual_savings: list[Money] = PydanticField(
-        description="Expected annual savings of implemented (and verified) ideas, per currency."
+        description="The expected annual savings of `implemented` and `verified` ideas, summed per currency "
+        "(one entry per currency, in currency order; ideas without savings do not count; no conversion "
+        "between currencies). These are the ideas' estimates, not measured savings."
     )
 
 
 class MetricBaseline(SQLModel):
-    value: float
-    per_year: float | None = PydanticField(default=None, description="Flow metrics: value ÷ days × 365.")
-    period_start: date
-    period_end: date
+    """One measured result: the enterprise's baseline for the metric."""
+
+    value: float = PydanticField(
+        description="As recorded, in the metric's `unit`, for the whole period (not rounded, not annualised)."
+    )
+    per_year: float | None = PydanticField(
+        default=None,
+        description="Flow metrics only (absent for level metrics): the value as an annual rate, "
+        "`value ÷ days × 365` with `days = period_end − period_start + 1`. " + ROUNDED,
+    )
+    period_start: date = PydanticField(description="First day of the measured period (inclusive).")
+    period_end: date = PydanticField(description="Last day of the measured period (inclusive).")
 
 
 class MetricLatest(MetricBaseline):
-    verified: bool
+    """The latest measured result (the non-baseline result with the latest `period_end`)."""
+
+    verified: bool = PydanticField(
+        description="Whether an expert, the enterprise's partner or an admin has verified this result."
+    )
 
 
 class MetricProgress(SQLModel):
-    metric: str
-    unit: str
-    direction: MetricDirection
-    baseline: MetricBaseline | None
-    latest: MetricLatest | None
-    change_abs: float | None
-    change_pct: float | None = PydanticField(description="Null when the baseline is 0 or a side is missing.")
-    improved: bool | None
+    """Baseline against latest result for one metric."""
+
+    metric: str = PydanticField(description="Metric code from `/v1/metrics`, e.g. `electricity`.")
+    unit: str = PydanticField(description="The metric's unit, e.g. `kWh` or `%`.")
+    direction: MetricDirection = PydanticField(description="Which way is better for this metric.")
+    baseline: MetricBaseline | None = PydanticField(
+        description="The result marked `is_baseline`; null if the enterprise has none for this metric."
+    )
+    latest: MetricLatest | None = PydanticField(
+        description="The non-baseline result with the latest `period_end` (then the latest `period_start`), "
+        "verified or not; null if there is none."
+    )
+    change_abs: float | None = PydanticField(
+        description="Latest minus baseline, in the metric's unit (per year for flow metrics). "
+        + FLOW_RATE
+        + " "
+        + ROUNDED
+        + " Null when a side is missing."
+    )
+    change_pct: float | None = PydanticField(
+        description="`change_abs` as a percentage of the baseline (of its annual rate for flow metrics). "
+        + ROUNDED
+        + " Null when the baseline is 0 or a side is missing."
+    )
+    improved: bool | None = PydanticField(
+        description="Whether the latest is strictly better than the baseline in the metric's `direction` "
+        "(equal is false). Null when a side is missing."
+    )
 
 
 class FactorUsed(SQLModel):
-    metric: str
-    country: str | None
-    kg_co2e_per_unit: float
-    source: str
-    year: int
+    """An emission factor used for `emissions`."""
+
+    metric: str = PydanticField(description="The flow metric it converts.")
+    country: str | None = PydanticField(
+        description="The country it applies to (the enterprise's); null for the global default."
+    )
+    kg_co2e_per_unit: float = PydanticField(description="kg CO2e per unit of the metric.")
+    source: str = PydanticField(description="Where the factor comes from.")
+    year: int = PydanticField(description="The year the factor is for.")
 
 
 class ProgressEmissions(SQLModel):
-    baseline_tco2e_per_year: float | None
-    latest_tco2e_per_year: float | None
-    reduction_tco2e_per_year: float | None
-    reduction_pct: float | None
-    factors: list[FactorUsed] = PydanticField(description="The emission factors used, so the figure can be audited.")
+    """Greenhouse-gas emissions of the enterprise's measured flows, in tonnes CO2e per year.
+
+    They cover each flow metric with both a baseline and a latest result and an emission factor
+    (the enterprise's country first, then the global default; the newest year among several):
+    `per_year × kg_co2e_per_unit ÷ 1000`, summed over the same metrics on both sides."""
+
+    baseline_tco2e_per_year: float | None = PydanticField(
+        description="t CO2e per year at the baseline. " + ROUNDED + " Null when no metric can be converted."
+    )
+    latest_tco2e_per_year: float | None = PydanticField(
+        description="t CO2e per year at the latest results. " + ROUNDED + " Null when no metric can be converted."
+    )
+    reduction_tco2e_per_year: float | None = PydanticField(
+        description="Baseline minus latest, t CO2e per year (negative when emissions grew). "
+        + ROUNDED
+        + " Null when no metric can be converted."
+    )
+    reduction_pct: float | None = PydanticField(
+        description="The reduction as a percentage of the baseline. " + ROUNDED + " Null when the baseline is 0 "
+        "or no metric can be converted."
+    )
+    factors: list[FactorUsed] = PydanticField(
+        description="The emission factors used, one per converted metric, so the figure can be audited."
+    )
 
 
 class ProgressRecordPublic(SQLModel):
-    enterprise: ProgressEnterprise
-    programme: ProgressProgramme
-    ideas: ProgressIdeas
-    metrics: list[MetricProgress]
-    emissions: ProgressEmissions
-    updated_at: datetime
+    """An enterprise's decarbonisation progress: what lead buyers pull."""
+
+    enterprise: ProgressEnterprise = PydanticField(description="Who the record is about.")
+    programme: ProgressProgramme = PydanticField(description="Modules completed and visits.")
+    ideas: ProgressIdeas = PydanticField(description="Ideas by status and their expected savings.")
+    metrics: list[MetricProgress] = PydanticField(
+        description="One entry per metric with a baseline or a later result, in metric-code order."
+    )
+    emissions: ProgressEmissions = PydanticField(description="Emissions of the measured flows, t CO2e per year.")
+    updated_at: datetime = PydanticField(
+        description="When the record last changed (UTC). Strictly increasing in commit order: keep the highest "
+        "you received and pass it as `updated_since` to get every record changed since."
+    )
 
 
 class ProgressPage(SQLModel):
-    items: list[ProgressRecordPublic]
-    next_cursor: str | None
+    """A page of progress records."""
+
+    items: list[ProgressRecordPublic] = PydanticField(
+        description="Records in `updated_at` order, then by enterprise id."
+    )
+    next_cursor: str | None = PydanticField(description="Pass as `cursor` to get the next page; null on the last page.")
 
 
 class MetricPortfolio(SQLModel):
-    metric: str
-    unit: str
-    direction: MetricDirection
+    """One metric across the enterprises of the portfolio."""
+
+    metric: str = PydanticField(description="Metric code from `/v1/metrics`.")
+    unit: str = PydanticField(description="The metric's unit.")
+    direction: MetricDirection = PydanticField(description="Which way is better for this metric.")
     enterprises_measured: int = PydanticField(description="Enterprises with both a baseline and a latest value.")
-    enterprises_improved: int
-    total_change_abs: float | None
-    median_change_abs: float | None
-    median_change_pct: float | None
+    enterprises_improved: int = PydanticField(description="Of those, the enterprises whose record says `improved`.")
+    total_change_abs: float | None = PydanticField(
+        description="Sum of the measured enterprises' `change_abs`, in the metric's unit (per year for flow "
+        "metrics). " + ROUNDED
+    )
+    median_change_abs: float | None = PydanticField(
+        description="Median of their `change_abs` (the mean of the two middle values for an even count). " + ROUNDED
+    )
+    median_change_pct: float | None = PydanticField(
+        description="Median of their `change_pct`, over those that have one. "
+        + ROUNDED
+        + " Null when none has (every baseline 0)."
+    )
 
 
 class Portfolio(SQLModel):
-    enterprises: int
-    modules_completed: dict[str, int]
-    ideas_by_status: dict[str, int]
-    metrics: list[MetricPortfolio]
-    total_reduction_tco2e_per_year: float
+    """Aggregates over the enterprises the caller may see: a buyer's active suppliers, a
+    partner's enterprises, an expert's assigned ones, an SME's own, or all for an admin.
+    Computed from the stored progress records (the same numbers as `/v1/progress`)."""
+
+    enterprises: int = PydanticField(description="Number of enterprises aggregated.")
+    modules_completed: dict[str, int] = PydanticField(
+        description="Per module, the number of enterprises that completed it (modules nobody completed are absent)."
+    )
+    ideas_by_status: dict[str, int] = PydanticField(
+        description="Per status, the number of ideas over all the enterprises; every status is present "
+        "(0 when it has none), or none at all when there is no enterprise."
+    )
+    metrics: list[MetricPortfolio] = PydanticField(
+        description="One entry per metric that at least one enterprise measured (baseline and latest), "
+        "in metric-code order."
+    )
+    total_reduction_tco2e_per_year: float = PydanticField(
+        description="Sum of the enterprises' `emissions.reduction_tco2e_per_year`, t CO2e per year (0 when none; "
+        "negative when emissions grew). " + ROUNDED
+    )

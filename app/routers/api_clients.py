@@ -10,7 +10,7 @@ from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, etag_for, object_response, write_response
 from app.models.api_clients import ApiClientCreate, ApiClientCreated, ApiClientPublic, ApiClientUpdate
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import api_clients as service
 from app.services import crud
 
@@ -21,7 +21,7 @@ class ApiClientPage(Page[ApiClientPublic]):
     pass
 
 
-@router.get("", name="list", summary="List API clients", response_model=ApiClientPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List API clients", response_model=ApiClientPage)
 async def list_api_clients(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -40,7 +40,6 @@ async def list_api_clients(
     summary="Create an API client",
     status_code=201,
     response_model=ApiClientCreated,
-    responses=WRITE_ERRORS,
 )
 async def create_api_client(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: ApiClientCreate
@@ -62,9 +61,7 @@ async def create_api_client(
     )
 
 
-@router.get(
-    "/{api_client_id}", name="get", summary="Get an API client", response_model=ApiClientPublic, responses=READ_ERRORS
-)
+@router.get("/{api_client_id}", name="get", summary="Get an API client", response_model=ApiClientPublic)
 async def get_api_client(
     request: Request, session: SessionDep, principal: CurrentPrincipal, api_client_id: UUID
 ) -> Response:
@@ -78,7 +75,6 @@ async def get_api_client(
     name="update",
     summary="Rename or deactivate an API client",
     response_model=ApiClientPublic,
-    responses=WRITE_ERRORS,
 )
 async def update_api_client(
     request: Request,
@@ -93,9 +89,7 @@ async def update_api_client(
     return object_response(request, ApiClientPublic.model_validate(client), crud.etag(client))
 
 
-@router.delete(
-    "/{api_client_id}", name="delete", summary="Delete an API client", status_code=204, responses=WRITE_ERRORS
-)
+@router.delete("/{api_client_id}", name="delete", summary="Delete an API client", status_code=204)
 async def delete_api_client(session: SessionDep, principal: CurrentPrincipal, api_client_id: UUID) -> Response:
     """Deletes the client; its tokens stop working at once."""
     await service.delete_api_client(session, principal, api_client_id)

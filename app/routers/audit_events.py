@@ -11,7 +11,7 @@ from app.deps import CurrentPrincipal, SessionDep
 from app.models.audit import AuditEventPublic
 from app.models.types import Rfc3339
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, make_router, page_of
+from app.routers.common import make_router, page_of
 from app.services import audit as service
 
 router = make_router("audit-events", "/v1/audit-events")
@@ -21,7 +21,7 @@ class AuditEventPage(Page[AuditEventPublic]):
     pass
 
 
-@router.get("", name="list", summary="List audit events", response_model=AuditEventPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List audit events", response_model=AuditEventPage)
 async def list_events(
     session: SessionDep,
     principal: CurrentPrincipal,

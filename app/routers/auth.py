@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from app.deps import SessionDep, SettingsDep, ThrottleDep
-from app.errors import problem_responses
 from app.models.auth import OAuthError, TokenResponse
 from app.routers.common import make_router
 from app.services import auth as service
@@ -75,7 +74,6 @@ class RevokeResult(BaseModel):
 OAUTH_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": OAuthError, "description": "OAuth2 error (RFC 6749 §5.2), e.g. `invalid_grant`."},
     401: {"model": OAuthError, "description": "Client authentication failed (`invalid_client`)."},
-    **problem_responses(413, 415, 422),
     # Two sources: the failed-login throttle answers in OAuth2 form, the per-address rate limit
     # (middleware, before the endpoint) with problem details.
     429: {
@@ -170,7 +168,6 @@ async def token(
     name="revoke",
     summary="Revoke a refresh token (log out)",
     response_model=RevokeResult,
-    responses=problem_responses(413, 415, 422, 429),
 )
 async def revoke(session: SessionDep, settings: SettingsDep, form: Annotated[RevokeRequest, Form()]) -> RevokeResult:
     """Ends the login the refresh token belongs to: it and every token rotated from it stop

@@ -1,4 +1,7 @@
-"""Bits every router shares: query types, declared error responses, page shaping."""
+"""Bits every router shares: query types, page shaping, the router factory.
+
+The statuses and headers every operation can answer (401, 404, 422, 429, `ETag`, `Link`, ...)
+are not declared here or on the routes: app/openapi.py derives them from each route."""
 
 from __future__ import annotations
 
@@ -7,17 +10,12 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from app.errors import problem_responses
 from app.models.types import Rfc3339
 
 UpdatedSince = Annotated[
     Rfc3339 | None,
     Query(description="Only objects changed at or after this instant (RFC 3339 with offset)."),
 ]
-
-READ_ERRORS = problem_responses(401, 404, 422, 429)
-LIST_ERRORS = problem_responses(400, 401, 403, 422, 429)
-WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429)  # 400: a body that is not JSON
 
 P = TypeVar("P", bound=BaseModel)
 

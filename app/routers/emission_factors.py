@@ -12,7 +12,7 @@ from app.http import IfMatch, object_response, write_response
 from app.models.reference import EmissionFactorCreate, EmissionFactorPublic, EmissionFactorUpdate
 from app.models.types import CountryCode
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import reference as service
 
@@ -23,7 +23,7 @@ class EmissionFactorPage(Page[EmissionFactorPublic]):
     pass
 
 
-@router.get("", name="list", summary="List emission factors", response_model=EmissionFactorPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List emission factors", response_model=EmissionFactorPage)
 async def list_factors(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -49,7 +49,6 @@ async def list_factors(
     summary="Add an emission factor",
     status_code=201,
     response_model=EmissionFactorPublic,
-    responses=WRITE_ERRORS,
 )
 async def create_factor(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: EmissionFactorCreate
@@ -72,7 +71,6 @@ async def create_factor(
     name="get",
     summary="Get an emission factor",
     response_model=EmissionFactorPublic,
-    responses=READ_ERRORS,
 )
 async def get_factor(request: Request, session: SessionDep, principal: CurrentPrincipal, factor_id: UUID) -> Response:
     """One emission factor (kg CO2e per unit of a flow metric) with its country, source and year."""
@@ -85,7 +83,6 @@ async def get_factor(request: Request, session: SessionDep, principal: CurrentPr
     name="update",
     summary="Update an emission factor",
     response_model=EmissionFactorPublic,
-    responses=WRITE_ERRORS,
 )
 async def update_factor(
     request: Request,
@@ -100,9 +97,7 @@ async def update_factor(
     return object_response(request, EmissionFactorPublic.model_validate(factor), crud.etag(factor))
 
 
-@router.delete(
-    "/{factor_id}", name="delete", summary="Delete an emission factor", status_code=204, responses=WRITE_ERRORS
-)
+@router.delete("/{factor_id}", name="delete", summary="Delete an emission factor", status_code=204)
 async def delete_factor(session: SessionDep, principal: CurrentPrincipal, factor_id: UUID) -> Response:
     """Admins only."""
     await service.delete_factor(session, principal, factor_id)

@@ -10,7 +10,7 @@ from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
 from app.models.trainings import EnrollmentCreate, EnrollmentPublic, EnrollmentUpdate
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import enrollments as service
 
@@ -26,7 +26,6 @@ class EnrollmentPage(Page[EnrollmentPublic]):
     name="list",
     summary="List a training's enrollments",
     response_model=EnrollmentPage,
-    responses={**LIST_ERRORS, **READ_ERRORS},
 )
 async def list_enrollments(
     session: SessionDep,
@@ -50,7 +49,6 @@ async def list_enrollments(
     summary="Enrol an enterprise in a training",
     status_code=201,
     response_model=EnrollmentPublic,
-    responses=WRITE_ERRORS,
 )
 async def create_enrollment(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, training_id: UUID, body: EnrollmentCreate
@@ -74,7 +72,6 @@ async def create_enrollment(
     name="get",
     summary="Get an enrollment",
     response_model=EnrollmentPublic,
-    responses=READ_ERRORS,
 )
 async def get_enrollment(
     request: Request, session: SessionDep, principal: CurrentPrincipal, enrollment_id: UUID
@@ -89,7 +86,6 @@ async def get_enrollment(
     name="update",
     summary="Record participants, attendance or completion",
     response_model=EnrollmentPublic,
-    responses=WRITE_ERRORS,
 )
 async def update_enrollment(
     request: Request,
@@ -109,7 +105,6 @@ async def update_enrollment(
     name="delete",
     summary="Remove an enrollment",
     status_code=204,
-    responses=WRITE_ERRORS,
 )
 async def delete_enrollment(session: SessionDep, principal: CurrentPrincipal, enrollment_id: UUID) -> Response:
     """Removes the enrollment (partners and admins). A completed prerequisite removed here no longer counts."""

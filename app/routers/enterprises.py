@@ -7,7 +7,6 @@ from uuid import UUID
 from fastapi import Request, Response
 
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
-from app.errors import problem_responses
 from app.http import IfMatch, json_bytes, object_response, write_response
 from app.models.enterprises import (
     EnterpriseCreate,
@@ -17,7 +16,7 @@ from app.models.enterprises import (
 )
 from app.models.types import CountryCode
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import enterprises as service
 
@@ -32,7 +31,7 @@ class ExpertAssignmentList(Page[ExpertAssignment]):
     pass
 
 
-@router.get("", name="list", summary="List enterprises", response_model=EnterprisePage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List enterprises", response_model=EnterprisePage)
 async def list_enterprises(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -54,7 +53,6 @@ async def list_enterprises(
     summary="Enrol an enterprise on the programme",
     status_code=201,
     response_model=EnterprisePublic,
-    responses=WRITE_ERRORS,
 )
 async def create_enterprise(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: EnterpriseCreate
@@ -71,9 +69,7 @@ async def create_enterprise(
     )
 
 
-@router.get(
-    "/{enterprise_id}", name="get", summary="Get an enterprise", response_model=EnterprisePublic, responses=READ_ERRORS
-)
+@router.get("/{enterprise_id}", name="get", summary="Get an enterprise", response_model=EnterprisePublic)
 async def get_enterprise(
     request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID
 ) -> Response:
@@ -87,7 +83,6 @@ async def get_enterprise(
     name="update",
     summary="Update an enterprise's profile",
     response_model=EnterprisePublic,
-    responses=WRITE_ERRORS,
 )
 async def update_enterprise(
     request: Request,
@@ -102,9 +97,7 @@ async def update_enterprise(
     return object_response(request, EnterprisePublic.model_validate(enterprise), crud.etag(enterprise))
 
 
-@router.delete(
-    "/{enterprise_id}", name="delete", summary="Delete an enterprise", status_code=204, responses=WRITE_ERRORS
-)
+@router.delete("/{enterprise_id}", name="delete", summary="Delete an enterprise", status_code=204)
 async def delete_enterprise(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> Response:
     """Refused with 409 while the enterprise has ideas, results, enrollments, links or users."""
     await service.delete_enterprise(session, principal, enterprise_id)
@@ -116,7 +109,6 @@ async def delete_enterprise(session: SessionDep, principal: CurrentPrincipal, en
     name="list-experts",
     summary="List the experts assigned to an enterprise",
     response_model=ExpertAssignmentList,
-    responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def list_experts(session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID) -> ExpertAssignmentList:
     """The experts currently assigned to the enterprise (who may work on it). Admins and the
@@ -131,7 +123,7 @@ async def list_experts(session: SessionDep, principal: CurrentPrincipal, enterpr
     summary="Assign an expert to an enterprise",
     response_model=ExpertAssignment,
     status_code=200,
-    responses={201: {"model": ExpertAssignment, "description": "Newly assigned."}, **WRITE_ERRORS},
+    responses={201: {"model": ExpertAssignment, "description": "Newly assigned (`Location` names the assignment)."}},
 )
 async def assign_expert(
     session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID, user_id: UUID
@@ -140,7 +132,10 @@ async def assign_expert(
     enterprise's partner. Answers 201 when newly assigned, 200 when already assigned."""
     assignment, created = await service.assign_expert(session, principal, enterprise_id, user_id)
     body = json_bytes(ExpertAssignment.model_validate(assignment))
-    return Response(body, status_code=201 if created else 200, media_type="application/json")
+    if not created:
+        return Response(body, media_type="application/json")
+    location = f"/v1/enterprises/{enterprise_id}/experts/{user_id}"
+    return Response(body, status_code=201, media_type="application/json", headers={"Location": location})
 
 
 @router.delete(
@@ -148,7 +143,6 @@ async def assign_expert(
     name="unassign-expert",
     summary="Unassign an expert",
     status_code=204,
-    responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def unassign_expert(
     session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID, user_id: UUID

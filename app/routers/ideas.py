@@ -11,7 +11,7 @@ from app.http import IfMatch, object_response, write_response
 from app.models.enums import IdeaCategory, IdeaStatus
 from app.models.ideas import IdeaCreate, IdeaPublic, IdeaTransitionPublic, IdeaUpdate, TransitionRequest
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import ideas as service
 
@@ -26,7 +26,7 @@ class IdeaTransitionPage(Page[IdeaTransitionPublic]):
     pass
 
 
-@router.get("", name="list", summary="List ideas", response_model=IdeaPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List ideas", response_model=IdeaPage)
 async def list_ideas(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -53,9 +53,7 @@ async def list_ideas(
     return page_of(IdeaPage, IdeaPublic, rows, cursor)
 
 
-@router.post(
-    "", name="create", summary="Record an idea", status_code=201, response_model=IdeaPublic, responses=WRITE_ERRORS
-)
+@router.post("", name="create", summary="Record an idea", status_code=201, response_model=IdeaPublic)
 async def create_idea(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: IdeaCreate
 ) -> Response:
@@ -72,14 +70,14 @@ async def create_idea(
     )
 
 
-@router.get("/{idea_id}", name="get", summary="Get an idea", response_model=IdeaPublic, responses=READ_ERRORS)
+@router.get("/{idea_id}", name="get", summary="Get an idea", response_model=IdeaPublic)
 async def get_idea(request: Request, session: SessionDep, principal: CurrentPrincipal, idea_id: UUID) -> Response:
     """One idea of an enterprise you may see, with its current status. Sends an ETag."""
     idea = await service.get_idea(session, principal, idea_id)
     return object_response(request, IdeaPublic.model_validate(idea), crud.etag(idea))
 
 
-@router.patch("/{idea_id}", name="update", summary="Update an idea", response_model=IdeaPublic, responses=WRITE_ERRORS)
+@router.patch("/{idea_id}", name="update", summary="Update an idea", response_model=IdeaPublic)
 async def update_idea(
     request: Request,
     session: SessionDep,
@@ -93,7 +91,7 @@ async def update_idea(
     return object_response(request, IdeaPublic.model_validate(idea), crud.etag(idea))
 
 
-@router.delete("/{idea_id}", name="delete", summary="Delete an idea", status_code=204, responses=WRITE_ERRORS)
+@router.delete("/{idea_id}", name="delete", summary="Delete an idea", status_code=204)
 async def delete_idea(session: SessionDep, principal: CurrentPrincipal, idea_id: UUID) -> Response:
     """Refused with 409 while results refer to the idea."""
     await service.delete_idea(session, principal, idea_id)
@@ -105,7 +103,6 @@ async def delete_idea(session: SessionDep, principal: CurrentPrincipal, idea_id:
     name="transition",
     summary="Move an idea through its life cycle",
     response_model=IdeaPublic,
-    responses=WRITE_ERRORS,
 )
 async def transition_idea(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, idea_id: UUID, body: TransitionRequest
@@ -123,7 +120,6 @@ async def transition_idea(
     name="list-transitions",
     summary="List an idea's life-cycle history",
     response_model=IdeaTransitionPage,
-    responses=READ_ERRORS,
 )
 async def list_transitions(
     session: SessionDep, principal: CurrentPrincipal, page: PageDep, idea_id: UUID

@@ -11,7 +11,7 @@ from app.http import IfMatch, object_response, write_response
 from app.models.enums import IdeaCategory, MetricDirection, MetricKind
 from app.models.reference import MetricCreate, MetricPublic, MetricUpdate
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import reference as service
 
@@ -22,7 +22,7 @@ class MetricPage(Page[MetricPublic]):
     pass
 
 
-@router.get("", name="list", summary="List metrics", response_model=MetricPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List metrics", response_model=MetricPage)
 async def list_metrics(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -47,9 +47,7 @@ async def list_metrics(
     return page_of(MetricPage, MetricPublic, rows, cursor)
 
 
-@router.post(
-    "", name="create", summary="Add a metric", status_code=201, response_model=MetricPublic, responses=WRITE_ERRORS
-)
+@router.post("", name="create", summary="Add a metric", status_code=201, response_model=MetricPublic)
 async def create_metric(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: MetricCreate
 ) -> Response:
@@ -65,16 +63,14 @@ async def create_metric(
     )
 
 
-@router.get("/{metric_id}", name="get", summary="Get a metric", response_model=MetricPublic, responses=READ_ERRORS)
+@router.get("/{metric_id}", name="get", summary="Get a metric", response_model=MetricPublic)
 async def get_metric(request: Request, session: SessionDep, principal: CurrentPrincipal, metric_id: UUID) -> Response:
     """One KPI of the catalogue: code, unit, kind (`flow` or `level`) and which direction is better."""
     metric = await service.get_metric(session, principal, metric_id)
     return object_response(request, MetricPublic.model_validate(metric), crud.etag(metric))
 
 
-@router.patch(
-    "/{metric_id}", name="update", summary="Update a metric", response_model=MetricPublic, responses=WRITE_ERRORS
-)
+@router.patch("/{metric_id}", name="update", summary="Update a metric", response_model=MetricPublic)
 async def update_metric(
     request: Request,
     session: SessionDep,
@@ -89,7 +85,7 @@ async def update_metric(
     return object_response(request, MetricPublic.model_validate(metric), crud.etag(metric))
 
 
-@router.delete("/{metric_id}", name="delete", summary="Delete a metric", status_code=204, responses=WRITE_ERRORS)
+@router.delete("/{metric_id}", name="delete", summary="Delete a metric", status_code=204)
 async def delete_metric(session: SessionDep, principal: CurrentPrincipal, metric_id: UUID) -> Response:
     """Admins only. Refused with 409 while results, ideas or emission factors refer to the metric."""
     await service.delete_metric(session, principal, metric_id)

@@ -11,7 +11,7 @@ from app.http import IfMatch, object_response, write_response
 from app.models.organisations import OrganisationCreate, OrganisationPublic, OrganisationUpdate
 from app.models.types import CountryCode, OrganisationKind
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import organisations as service
 
@@ -22,7 +22,7 @@ class OrganisationPage(Page[OrganisationPublic]):
     pass
 
 
-@router.get("", name="list", summary="List organisations", response_model=OrganisationPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List organisations", response_model=OrganisationPage)
 async def list_organisations(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -43,7 +43,6 @@ async def list_organisations(
     summary="Create an organisation",
     status_code=201,
     response_model=OrganisationPublic,
-    responses=WRITE_ERRORS,
 )
 async def create_organisation(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: OrganisationCreate
@@ -65,7 +64,6 @@ async def create_organisation(
     name="get",
     summary="Get an organisation",
     response_model=OrganisationPublic,
-    responses=READ_ERRORS,
 )
 async def get_organisation(
     request: Request, session: SessionDep, principal: CurrentPrincipal, organisation_id: UUID
@@ -80,7 +78,6 @@ async def get_organisation(
     name="update",
     summary="Update an organisation",
     response_model=OrganisationPublic,
-    responses=WRITE_ERRORS,
 )
 async def update_organisation(
     request: Request,
@@ -95,9 +92,7 @@ async def update_organisation(
     return object_response(request, OrganisationPublic.model_validate(org), crud.etag(org))
 
 
-@router.delete(
-    "/{organisation_id}", name="delete", summary="Delete an organisation", status_code=204, responses=WRITE_ERRORS
-)
+@router.delete("/{organisation_id}", name="delete", summary="Delete an organisation", status_code=204)
 async def delete_organisation(session: SessionDep, principal: CurrentPrincipal, organisation_id: UUID) -> Response:
     """Refused with 409 while users or API clients still belong to it."""
     await service.delete_organisation(session, principal, organisation_id)

@@ -1,4 +1,4 @@
-"""Progress records (API.md §7): what lead buyers' sourcing systems pull."""
+"""Progress records: what lead buyers' sourcing systems pull."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from fastapi import Header, Request, Response
 from starlette.responses import StreamingResponse
 
 from app.deps import CurrentPrincipal, SessionDep
-from app.http import CSV, JSON, etag_matches, etag_of_bytes, wants_csv
+from app.http import CSV, JSON, representation_response, wants_csv
 from app.models.progress import Portfolio, ProgressPage, ProgressRecordPublic
 from app.models.types import CountryCode
 from app.pagination import PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, UpdatedSince, make_router
+from app.routers.common import UpdatedSince, make_router
 from app.services import progress as service
 
 router = make_router("progress")
@@ -24,7 +24,6 @@ router = make_router("progress")
     name="get",
     summary="An enterprise's progress record",
     response_model=ProgressRecordPublic,
-    responses=READ_ERRORS,
 )
 async def get_progress(
     request: Request, session: SessionDep, principal: CurrentPrincipal, enterprise_id: UUID
@@ -32,12 +31,7 @@ async def get_progress(
     """Programme milestones, ideas by status, baseline vs latest per metric (flow metrics as
     annualised rates) and emissions in tCO2e per year with the factors used. Sends an ETag;
     `If-None-Match` answers 304."""
-    body = await service.get_record(session, principal, enterprise_id)
-    etag = etag_of_bytes(body)
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(body, media_type=JSON, headers={"ETag": etag})
+    return representation_response(request, await service.get_record(session, principal, enterprise_id))
 
 
 @router.get(
@@ -45,7 +39,7 @@ async def get_progress(
     name="list",
     summary="Progress records of every enterprise you may see (the buyer pull)",
     response_model=ProgressPage,
-    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}, **LIST_ERRORS},
+    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}},
 )
 async def list_progress(
     request: Request,
@@ -64,10 +58,8 @@ async def list_progress(
     one row per enterprise and metric, with `Link` to the next page."""
     lane = request.app.state.large_pages
     items, cursor = await service.list_records(session, principal, page, country, sector, updated_since, lane)
-    headers = dict(page.response.headers)
+    headers = dict(page.response.headers)  # `Link` and `X-Next-Cursor` when there is a next page
     if wants_csv(accept):
-        if cursor:
-            headers["X-Next-Cursor"] = cursor
         return StreamingResponse(service.stream_csv(items), media_type=CSV + "; charset=utf-8", headers=headers)
     return Response(service.page_bytes(items, cursor), media_type=JSON, headers=headers)
 
@@ -77,10 +69,10 @@ async def list_progress(
     name="portfolio",
     summary="Aggregates over your enterprises",
     response_model=Portfolio,
-    responses=READ_ERRORS,
 )
-async def portfolio(session: SessionDep, principal: CurrentPrincipal) -> Response:
+async def portfolio(request: Request, session: SessionDep, principal: CurrentPrincipal) -> Response:
     """How many enterprises, how many completed each module, ideas by status, per metric the
     enterprises measured and improved with total and median change, and the total tCO2e per
-    year reduced: over a buyer's active suppliers, a partner's enterprises, or all for admins."""
-    return Response(await service.portfolio(session, principal), media_type=JSON)
+    year reduced: over a buyer's active suppliers, a partner's enterprises, or all for admins.
+    Sends an ETag; `If-None-Match` answers 304."""
+    return representation_response(request, await service.portfolio(session, principal))

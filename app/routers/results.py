@@ -12,7 +12,7 @@ from app.http import IfMatch, object_response, write_response
 from app.models.results import ResultCreate, ResultPublic, ResultUpdate
 from app.models.types import IsoDate
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router
+from app.routers.common import UpdatedSince, make_router
 from app.services import crud
 from app.services import results as service
 
@@ -23,7 +23,7 @@ class ResultPage(Page[ResultPublic]):
     pass
 
 
-@router.get("", name="list", summary="List results", response_model=ResultPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List results", response_model=ResultPage)
 async def list_results(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -58,9 +58,7 @@ async def list_results(
     return ResultPage(items=items, next_cursor=cursor)
 
 
-@router.post(
-    "", name="create", summary="Record a result", status_code=201, response_model=ResultPublic, responses=WRITE_ERRORS
-)
+@router.post("", name="create", summary="Record a result", status_code=201, response_model=ResultPublic)
 async def create_result(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: ResultCreate
 ) -> Response:
@@ -73,16 +71,14 @@ async def create_result(
     )
 
 
-@router.get("/{result_id}", name="get", summary="Get a result", response_model=ResultPublic, responses=READ_ERRORS)
+@router.get("/{result_id}", name="get", summary="Get a result", response_model=ResultPublic)
 async def get_result(request: Request, session: SessionDep, principal: CurrentPrincipal, result_id: UUID) -> Response:
     """One measured result of an enterprise you may see, with its verification state. Sends an ETag."""
     result = await service.get_result(session, principal, result_id)
     return object_response(request, result, crud.etag(result))
 
 
-@router.patch(
-    "/{result_id}", name="update", summary="Update a result", response_model=ResultPublic, responses=WRITE_ERRORS
-)
+@router.patch("/{result_id}", name="update", summary="Update a result", response_model=ResultPublic)
 async def update_result(
     request: Request,
     session: SessionDep,
@@ -98,16 +94,14 @@ async def update_result(
     return object_response(request, result, crud.etag(result))
 
 
-@router.delete("/{result_id}", name="delete", summary="Delete a result", status_code=204, responses=WRITE_ERRORS)
+@router.delete("/{result_id}", name="delete", summary="Delete a result", status_code=204)
 async def delete_result(session: SessionDep, principal: CurrentPrincipal, result_id: UUID) -> Response:
     """Experts, partners and admins."""
     await service.delete_result(session, principal, result_id)
     return Response(status_code=204)
 
 
-@router.post(
-    "/{result_id}/verify", name="verify", summary="Verify a result", response_model=ResultPublic, responses=WRITE_ERRORS
-)
+@router.post("/{result_id}/verify", name="verify", summary="Verify a result", response_model=ResultPublic)
 async def verify_result(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, result_id: UUID
 ) -> Response:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Header, Response
+from fastapi import Header, Request, Response
 
 from app.deps import CurrentPrincipal, SessionDep
-from app.http import JSON, json_bytes
+from app.http import JSON, json_bytes, representation_response, weak_etag
 from app.models.stories import StoryPublic
-from app.routers.common import READ_ERRORS, make_router
+from app.routers.common import make_router
 from app.services import stories as service
 
 router = make_router("stories")
@@ -37,10 +37,10 @@ MARKDOWN = "text/markdown"
                 },
             },
         },
-        **READ_ERRORS,
     },
 )
 async def get_story(
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     enterprise_id: UUID,
@@ -51,8 +51,11 @@ async def get_story(
     largest relative change first (e.g. "Yield increased from 78 % to 95 %"; flow metrics are
     compared per year). Readable by whoever may read the progress record, including buyers
     with an active supplier link; anyone else gets 404. Send `Accept: text/markdown` for a
-    Markdown version to paste into a newsletter or report."""
+    Markdown version to paste into a newsletter or report. Sends a weak ETag (one per representation: a story
+    generated again with the same content matches it)."""
     story = await service.build_story(session, principal, enterprise_id)
-    if accept and MARKDOWN in accept and JSON not in accept:
-        return Response(service.markdown(story), media_type=MARKDOWN + "; charset=utf-8")
-    return Response(json_bytes(story), media_type=JSON)
+    media_type = MARKDOWN + "; charset=utf-8" if accept and MARKDOWN in accept and JSON not in accept else JSON
+    # Weak: the same story generated again differs only in `generated_at`.
+    etag = weak_etag(story.model_dump_json(exclude={"generated_at"}).encode(), media_type.encode())
+    body = service.markdown(story).encode() if media_type != JSON else json_bytes(story)
+    return representation_response(request, body, media_type, etag)

@@ -11,7 +11,7 @@ from app.http import object_response, write_response
 from app.models.enums import LinkStatus
 from app.models.supplier_links import SupplierLinkCreate, SupplierLinkPublic
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import supplier_links as service
 
@@ -22,7 +22,7 @@ class SupplierLinkPage(Page[SupplierLinkPublic]):
     pass
 
 
-@router.get("", name="list", summary="List supplier links", response_model=SupplierLinkPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List supplier links", response_model=SupplierLinkPage)
 async def list_links(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -43,7 +43,6 @@ async def list_links(
     summary="Invite an enterprise, or share an enterprise with a buyer",
     status_code=201,
     response_model=SupplierLinkPublic,
-    responses=WRITE_ERRORS,
 )
 async def create_link(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: SupplierLinkCreate
@@ -63,9 +62,7 @@ async def create_link(
     )
 
 
-@router.get(
-    "/{link_id}", name="get", summary="Get a supplier link", response_model=SupplierLinkPublic, responses=READ_ERRORS
-)
+@router.get("/{link_id}", name="get", summary="Get a supplier link", response_model=SupplierLinkPublic)
 async def get_link(request: Request, session: SessionDep, principal: CurrentPrincipal, link_id: UUID) -> Response:
     """One supplier link you are party to (the buyer, the enterprise, its partner). A pending invite reveals nothing of the enterprise."""
     link = await service.get_link(session, principal, link_id)
@@ -77,7 +74,6 @@ async def get_link(request: Request, session: SessionDep, principal: CurrentPrin
     name="accept",
     summary="Accept a buyer's invite (SME consent)",
     response_model=SupplierLinkPublic,
-    responses=WRITE_ERRORS,
 )
 async def accept_link(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, link_id: UUID
@@ -93,7 +89,6 @@ async def accept_link(
     name="revoke",
     summary="Revoke a supplier link",
     response_model=SupplierLinkPublic,
-    responses=WRITE_ERRORS,
 )
 async def revoke_link(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, link_id: UUID

@@ -13,7 +13,7 @@ from app.models.enums import Module, TrainingStatus
 from app.models.trainings import TrainingCreate, TrainingPublic, TrainingUpdate
 from app.models.types import IsoDate
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router
+from app.routers.common import UpdatedSince, make_router
 from app.services import crud
 from app.services import trainings as service
 
@@ -24,7 +24,7 @@ class TrainingPage(Page[TrainingPublic]):
     pass
 
 
-@router.get("", name="list", summary="List trainings", response_model=TrainingPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List trainings", response_model=TrainingPage)
 async def list_trainings(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -48,9 +48,7 @@ async def list_trainings(
     return TrainingPage(items=items, next_cursor=cursor)
 
 
-@router.post(
-    "", name="create", summary="Plan a training", status_code=201, response_model=TrainingPublic, responses=WRITE_ERRORS
-)
+@router.post("", name="create", summary="Plan a training", status_code=201, response_model=TrainingPublic)
 async def create_training(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: TrainingCreate
 ) -> Response:
@@ -62,9 +60,7 @@ async def create_training(
     )
 
 
-@router.get(
-    "/{training_id}", name="get", summary="Get a training", response_model=TrainingPublic, responses=READ_ERRORS
-)
+@router.get("/{training_id}", name="get", summary="Get a training", response_model=TrainingPublic)
 async def get_training(
     request: Request, session: SessionDep, principal: CurrentPrincipal, training_id: UUID
 ) -> Response:
@@ -73,9 +69,7 @@ async def get_training(
     return object_response(request, training, crud.etag(training))
 
 
-@router.patch(
-    "/{training_id}", name="update", summary="Update a training", response_model=TrainingPublic, responses=WRITE_ERRORS
-)
+@router.patch("/{training_id}", name="update", summary="Update a training", response_model=TrainingPublic)
 async def update_training(
     request: Request,
     session: SessionDep,
@@ -89,7 +83,7 @@ async def update_training(
     return object_response(request, training, crud.etag(training))
 
 
-@router.delete("/{training_id}", name="delete", summary="Delete a training", status_code=204, responses=WRITE_ERRORS)
+@router.delete("/{training_id}", name="delete", summary="Delete a training", status_code=204)
 async def delete_training(session: SessionDep, principal: CurrentPrincipal, training_id: UUID) -> Response:
     """Refused with 409 while enterprises are enrolled in it or ideas refer to it."""
     await service.delete_training(session, principal, training_id)

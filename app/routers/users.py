@@ -11,7 +11,7 @@ from app.http import IfMatch, object_response, write_response
 from app.models.types import Role
 from app.models.users import PasswordReset, UserCreate, UserPublic, UserUpdate
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router, page_of
+from app.routers.common import UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import users as service
 
@@ -22,7 +22,7 @@ class UserPage(Page[UserPublic]):
     pass
 
 
-@router.get("", name="list", summary="List users", response_model=UserPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List users", response_model=UserPage)
 async def list_users(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -40,9 +40,7 @@ async def list_users(
     return page_of(UserPage, UserPublic, rows, cursor)
 
 
-@router.post(
-    "", name="create", summary="Create a user", status_code=201, response_model=UserPublic, responses=WRITE_ERRORS
-)
+@router.post("", name="create", summary="Create a user", status_code=201, response_model=UserPublic)
 async def create_user(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, guard: ThrottleDep, body: UserCreate
 ) -> Response:
@@ -61,14 +59,14 @@ async def create_user(
     )
 
 
-@router.get("/{user_id}", name="get", summary="Get a user", response_model=UserPublic, responses=READ_ERRORS)
+@router.get("/{user_id}", name="get", summary="Get a user", response_model=UserPublic)
 async def get_user(request: Request, session: SessionDep, principal: CurrentPrincipal, user_id: UUID) -> Response:
     """One user you may see (otherwise 404). Never shows the password. Sends an ETag."""
     user = await service.get_user(session, principal, user_id)
     return object_response(request, UserPublic.model_validate(user), crud.etag(user))
 
 
-@router.patch("/{user_id}", name="update", summary="Update a user", response_model=UserPublic, responses=WRITE_ERRORS)
+@router.patch("/{user_id}", name="update", summary="Update a user", response_model=UserPublic)
 async def update_user(
     request: Request,
     session: SessionDep,
@@ -92,7 +90,6 @@ async def update_user(
     name="reset_password",
     summary="Reset another user's password",
     status_code=204,
-    responses=WRITE_ERRORS,
 )
 async def reset_password(
     session: SessionDep, principal: CurrentPrincipal, user_id: UUID, body: PasswordReset
@@ -105,7 +102,7 @@ async def reset_password(
     return Response(status_code=204)
 
 
-@router.delete("/{user_id}", name="delete", summary="Delete a user", status_code=204, responses=WRITE_ERRORS)
+@router.delete("/{user_id}", name="delete", summary="Delete a user", status_code=204)
 async def delete_user(session: SessionDep, principal: CurrentPrincipal, user_id: UUID) -> Response:
     """Admins, or partners for their experts and SME users. You cannot delete yourself; a user with recorded work (visits, verifications) is kept (409)."""
     await service.delete_user(session, principal, user_id)

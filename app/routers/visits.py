@@ -13,7 +13,7 @@ from app.models.enums import VisitKind, VisitStatus
 from app.models.types import Rfc3339
 from app.models.visits import VisitCreate, VisitPublic, VisitUpdate
 from app.pagination import Page, PageDep
-from app.routers.common import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, UpdatedSince, make_router
+from app.routers.common import UpdatedSince, make_router
 from app.services import crud
 from app.services import visits as service
 
@@ -30,7 +30,7 @@ ScheduledFrom = Annotated[
 ScheduledTo = Annotated[Rfc3339 | None, Query(alias="to", description="Only visits scheduled before this instant.")]
 
 
-@router.get("", name="list", summary="List visits", response_model=VisitPage, responses=LIST_ERRORS)
+@router.get("", name="list", summary="List visits", response_model=VisitPage)
 async def list_visits(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -59,9 +59,7 @@ async def list_visits(
     return VisitPage(items=[VisitPublic.of(visit, ideas) for visit, ideas in rows], next_cursor=cursor)
 
 
-@router.post(
-    "", name="create", summary="Record a visit", status_code=201, response_model=VisitPublic, responses=WRITE_ERRORS
-)
+@router.post("", name="create", summary="Record a visit", status_code=201, response_model=VisitPublic)
 async def create_visit(
     session: SessionDep, principal: CurrentPrincipal, idem: IdempotencyDep, body: VisitCreate
 ) -> Response:
@@ -78,16 +76,14 @@ async def create_visit(
     )
 
 
-@router.get("/{visit_id}", name="get", summary="Get a visit", response_model=VisitPublic, responses=READ_ERRORS)
+@router.get("/{visit_id}", name="get", summary="Get a visit", response_model=VisitPublic)
 async def get_visit(request: Request, session: SessionDep, principal: CurrentPrincipal, visit_id: UUID) -> Response:
     """One visit of an enterprise you may see (buyers never see visits). Sends an ETag."""
     visit, ideas = await service.get_visit(session, principal, visit_id)
     return object_response(request, VisitPublic.of(visit, ideas), crud.etag(visit))
 
 
-@router.patch(
-    "/{visit_id}", name="update", summary="Update a visit", response_model=VisitPublic, responses=WRITE_ERRORS
-)
+@router.patch("/{visit_id}", name="update", summary="Update a visit", response_model=VisitPublic)
 async def update_visit(
     request: Request,
     session: SessionDep,
@@ -101,7 +97,7 @@ async def update_visit(
     return object_response(request, VisitPublic.of(visit, ideas), crud.etag(visit))
 
 
-@router.delete("/{visit_id}", name="delete", summary="Delete a visit", status_code=204, responses=WRITE_ERRORS)
+@router.delete("/{visit_id}", name="delete", summary="Delete a visit", status_code=204)
 async def delete_visit(session: SessionDep, principal: CurrentPrincipal, visit_id: UUID) -> Response:
     """Refused with 409 while ideas name the visit as their origin."""
     await service.delete_visit(session, principal, visit_id)
