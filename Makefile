@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test fuzz sdk-check lint typecheck format openapi migrate bench load clean
+.PHONY: help install run test docs fuzz sdk-check lint typecheck format openapi migrate bench load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,11 +21,15 @@ install: $(STAMP) ## create .venv and install the project with its dev tools
 run: $(STAMP) ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
 	$(BIN)/score4climate serve
 
-test: $(STAMP) ## ruff, mypy and the whole test suite on a real PostgreSQL
+test: $(STAMP) ## ruff, mypy, the strict docs build and the whole test suite on a real PostgreSQL
 	$(BIN)/ruff check app tests alembic bench loadtest
 	$(BIN)/ruff format --check app tests alembic bench loadtest
 	$(BIN)/mypy app
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/pytest -n auto
+
+docs: $(STAMP) ## build the documentation site from docs/ into site/ (strict: a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 fuzz: $(STAMP) ## Schemathesis over every operation and role with many examples (FUZZ_EXAMPLES, default 100)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_COVERAGE=1 $(BIN)/pytest -p no:cacheprovider -n auto tests/test_fuzz.py
@@ -57,4 +61,4 @@ load: $(STAMP) ## mixed traffic of every role for LOAD_SECONDS (120) on loopback
 	$(BIN)/python loadtest/run.py
 
 clean: ## remove the virtualenv and local data (embedded database included)
-	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache site
