@@ -167,7 +167,7 @@ async def seed(sa_url: str) -> tuple[Tenant, Tenant, str]:
                     "buyer": [(u.email, []) for u in buyers],
                     "sme": [(u.email, [str(u.enterprise_id)]) for u in smes],
                 }
-                # Buyer organisations form a public directory (API.md §5): not private.
+                # Buyer organisations form a public directory (docs/reference.md): not private.
                 t.private |= {t.partner_org, *t.enterprises, *t.ideas, *t.results}
                 t.private |= {str(u.id) for u in (*staff, *experts, *buyers, *smes)}
             return tenants[0], tenants[1], admin.email

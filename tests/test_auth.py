@@ -1,5 +1,5 @@
 """Authentication: bearer-token verification, the OAuth2 token endpoint, refresh rotation,
-revocation, failed-login handling and machine clients (API.md §3).
+revocation, failed-login handling and machine clients (docs/authentication.md).
 
 Forged tokens are built by hand (base64 + HMAC from the standard library) so that the tests
 do not share the JWT library's idea of what a token is; valid ones come from the factory.

@@ -1,4 +1,4 @@
-"""The authorization table (API.md §6, STYLE.md practice 8).
+"""The authorization table (docs/permissions.md), pinned row by row.
 
 Every operation under `/v1` (but the public token endpoints) has one row per role and per
 target: `own` (side A's object, the caller being side A's user of that role), `other` (the
@@ -208,7 +208,7 @@ class Call:
 Prepare = Callable[[Ctx], Awaitable[Call]]
 
 
-# --- the table (API.md §6) --------------------------------------------------------------------
+# --- the table (docs/permissions.md) ----------------------------------------------------------
 # One line per operation. `own/other` for an object of side A / side B; a single status for a
 # collection. 404: the caller may not see it; 403: it may see but not do this; 422: a body names
 # an object the caller may not see (answered as for one that does not exist).

@@ -1,4 +1,4 @@
-"""Conventions every endpoint follows (API.md §2): problem details, pagination, ETags,
+"""Conventions every endpoint follows (docs/conventions.md): problem details, pagination, ETags,
 idempotency, rate limits, request ids, metrics, readiness and offline docs."""
 
 from __future__ import annotations

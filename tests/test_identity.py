@@ -1,4 +1,4 @@
-"""Organisations, users and API clients per role (API.md §6)."""
+"""Organisations, users and API clients per role (docs/permissions.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The progress record's numbers (API.md §7), exact to two decimals, and who may read it."""
+"""The progress record's numbers (docs/progress.md), exact to two decimals, and who may read it."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests import factories_results as fr
 
-# API.md §5: code → (unit, kind, better direction)
+# docs/reference.md: code → (unit, kind, better direction)
 CONTRACT = {
     "production_output": ("unit", "flow", "increase"),
     "yield_rate": ("%", "level", "increase"),

@@ -1,4 +1,4 @@
-"""Results: the validation rules of API.md §5, who may record, change and verify them."""
+"""Results: the validation rules of docs/reference.md, who may record, change and verify them."""
 
 from __future__ import annotations
 

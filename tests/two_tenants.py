@@ -59,7 +59,7 @@ class Tenant:
 
     def private_ids(self) -> set[str]:
         """Ids no caller of another tenant may ever see. The buyer organisation is left out on
-        purpose: buyers form a public directory that partners and SMEs browse (API.md §5)."""
+        purpose: buyers form a public directory that partners and SMEs browse (docs/reference.md)."""
         objects: list[Any] = [
             self.partner_org,
             self.enterprise,

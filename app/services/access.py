@@ -1,7 +1,7 @@
 """Who may see and do what. The one permission check of the code base.
 
 Two halves, both data-driven:
-- `PERMISSIONS`: what each role may do with each resource (API.md §6);
+- `PERMISSIONS`: what each role may do with each resource (the table in docs/permissions.md);
 - `visible_*`: for each resource, a WHERE clause limiting a query to what the caller may see.
 
 Services fetch through `get_visible` (nothing found → 404) and call `require`
@@ -209,7 +209,7 @@ def visible_users(principal: Principal) -> ColumnElement[bool]:
 
 
 def visible_enterprise_ids(principal: Principal) -> Any:
-    """Subquery of the ids of the enterprises the principal may see ("own" in API.md §6)."""
+    """Subquery of the ids of the enterprises the principal may see ("own" in docs/permissions.md)."""
     match principal.role:
         case Role.admin:
             return select(Enterprise.id)

@@ -1,6 +1,6 @@
 """Improvement ideas: their origin (workshop or visit) and their life cycle.
 
-Life cycle (API.md §5): proposed → approved → in_progress → implemented → verified, and
+Life cycle (docs/reference.md): proposed → approved → in_progress → implemented → verified, and
 proposed | approved | in_progress → rejected. Only experts, partners and admins verify.
 """
 

@@ -1,4 +1,4 @@
-"""The SQL that computes progress records (API.md §7) for a set of enterprises.
+"""The SQL that computes progress records (docs/progress.md) for a set of enterprises.
 
 Everything is computed in PostgreSQL in one statement: baseline and latest per metric
 (`DISTINCT ON`), annualised flow rates, changes, emission conversion with the country's

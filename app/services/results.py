@@ -98,7 +98,7 @@ async def _exists(session: AsyncSession, *conditions: Any) -> bool:
 async def _validate(
     session: AsyncSession, enterprise_id: UUID, state: dict[str, Any], unit: str | None, exclude: UUID | None = None
 ) -> Metric:
-    """The rules of API.md §5 on the result as it would be stored; returns its metric."""
+    """The result rules (docs/reference.md) on the result as it would be stored; returns its metric."""
     metric = await metric_by_code(session, state["metric"])
     if metric is None:
         raise Unprocessable(f"no metric with code {state['metric']!r}", loc=("body", "metric"))
