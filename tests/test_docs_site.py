@@ -28,7 +28,18 @@ OUTSIDE = re.compile(
         ]
     )
 )
-SKIPPED_DIRS = {".git", ".venv", "node_modules", "site", "build", "dist", ".data", ".bench"}
+SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    "node_modules",
+    "site",
+    "build",
+    "dist",
+    ".data",
+    ".bench",
+    ".mypy_cache",
+    ".ruff_cache",
+}
 
 
 def tracked_files() -> list[Path]:
@@ -43,8 +54,7 @@ def tracked_files() -> list[Path]:
         path
         for path in ROOT.rglob("*")
         if path.is_file()
-        and not SKIPPED_DIRS.intersection(path.relative_to(ROOT).parts)
-        and not path.name.endswith(".egg-info")
+        and not any(part in SKIPPED_DIRS or part.endswith(".egg-info") for part in path.relative_to(ROOT).parts)
     ]
 
 
