@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import orjson
@@ -34,16 +36,20 @@ from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import before_commit
-from app.errors import NotFound, ServiceUnavailable
+from app.db import ReadOnly, before_commit
+from app.errors import NotFound, ServiceUnavailable, Unauthorized
+from app.http import etag_matches
 from app.models.enterprises import Enterprise
 from app.models.progress import ProgressRecord
 from app.models.reference import EmissionFactor, Metric
 from app.models.trainings import Enrollment, Training
-from app.pagination import PageParams
+from app.models.types import Role
+from app.pagination import PARSERS, PageParams
 from app.principal import Principal
+from app.security import TokenClaims
 from app.services import progress_sql
 from app.services.access import Action, Resource, require, visible_enterprise_ids, visible_enterprises
+from app.services.auth import principal_row
 from app.services.locking import share_enterprises
 
 DIRTY = "progress_dirty"
@@ -108,12 +114,17 @@ async def refresh(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None
 
 
 async def get_record(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> bytes:
-    """One enterprise's record as JSON bytes (computed live if it was never stored).
+    """One enterprise's record as JSON bytes (computed live if it was never stored)."""
+    return (await get_stored(session, principal, enterprise_id))[0]
 
-    One statement checks visibility and reads the stored text (no ORM object is loaded)."""
+
+async def get_stored(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> tuple[bytes, datetime]:
+    """One enterprise's record as JSON bytes and its `updated_at` (computed and stored first if
+    it was never stored). One statement checks visibility and reads the stored text (no ORM
+    object is loaded)."""
     require(principal, Resource.progress, Action.read)
     query = (
-        select(Enterprise.id, ProgressRecord.body)
+        select(Enterprise.id, ProgressRecord.body, ProgressRecord.updated_at)
         .select_from(Enterprise)
         .outerjoin(ProgressRecord, ProgressRecord.enterprise_id == Enterprise.id)  # type: ignore[arg-type]
         .where(Enterprise.id == enterprise_id, visible_enterprises(principal))
@@ -121,15 +132,18 @@ async def get_record(session: AsyncSession, principal: Principal, enterprise_id:
     found = (await session.exec(query)).first()
     if found is None:
         raise NotFound("enterprise not found")
-    stored = found[1]
+    _, stored, updated_at = found
     if stored is None:
         await refresh(session, [enterprise_id])
-        stored = (
+        row = (
             await session.exec(  # type: ignore[call-overload]
-                sa.text("SELECT body FROM progress_records WHERE enterprise_id = :id").bindparams(id=enterprise_id)
+                sa.text("SELECT body, updated_at FROM progress_records WHERE enterprise_id = :id").bindparams(
+                    id=enterprise_id
+                )
             )
-        ).scalar_one()
-    return str(stored).encode()
+        ).one()
+        stored, updated_at = row
+    return str(stored).encode(), updated_at
 
 
 def visible_keys(principal: Principal) -> Any:
@@ -157,40 +171,136 @@ higher place in the order), so a page never shows a stamp newer than writes the 
 yet seen — its `updated_at` watermark stays safe."""
 
 
-async def list_records(
-    session: AsyncSession,
-    principal: Principal,
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The caller of a read whose own statement checks it: `me`, the row of its account if that
+    is live (`auth.principal_row`: active, at the token's `auth_version`, login not ended, and
+    the token's role), and `principal`, whose organisation and enterprise are `me`'s columns,
+    so that the visibility rules (`access.visible_enterprise_ids`) read them in that statement."""
+
+    me: Any
+    principal: Principal
+
+    @classmethod
+    def of(cls, claims: TokenClaims) -> Caller:
+        role = Role(claims.role)
+        row = principal_row(claims.kind, claims.subject, claims.version, claims.family_id)
+        me = row.where(row.selected_columns[0] == role).cte("me")
+        _, organisation, enterprise = (sa.select(column).scalar_subquery() for column in me.c)
+        principal = Principal(
+            kind=claims.kind,
+            id=claims.subject,
+            role=role,
+            organisation_id=cast(UUID, organisation),
+            enterprise_id=cast(UUID, enterprise),
+        )
+        require(principal, Resource.progress, Action.read)
+        return cls(me, principal)
+
+    def found(self, row: Any) -> Any:
+        """A statement's row, or 401 when it has none: the account is not live."""
+        if row is None:
+            raise Unauthorized("the access token is no longer valid")
+        return row
+
+    def of_row(self, claims: TokenClaims, row: Sequence[Any]) -> Principal:
+        """The caller as a plain principal, from `me`'s columns read along."""
+        return Principal(
+            kind=claims.kind, id=claims.subject, role=Role(row[0]), organisation_id=row[1], enterprise_id=row[2]
+        )
+
+
+async def read_record(reads: ReadOnly, claims: TokenClaims, enterprise_id: UUID) -> tuple[bytes, datetime]:
+    """An enterprise's record and its `updated_at`, in one statement that also checks the
+    caller (401) and what it may see. A record not found that way (hidden, no such enterprise,
+    or never stored) is left to `get_stored` in a transaction: 404, or computed and stored."""
+    caller = Caller.of(claims)
+    record = select(ProgressRecord.body, ProgressRecord.updated_at).where(ProgressRecord.enterprise_id == enterprise_id)
+    if not caller.principal.is_admin:
+        record = record.where(ProgressRecord.enterprise_id.in_(visible_enterprise_ids(caller.principal)))  # type: ignore[attr-defined]
+    found = record.subquery("r")
+    query = sa.select(*caller.me.c, found.c.body, found.c.updated_at).select_from(caller.me.outerjoin(found, sa.true()))
+    row = caller.found((await reads.connection.execute(query)).first())
+    if row.body is not None:
+        return str(row.body).encode(), row.updated_at
+    async with reads.writing() as session:
+        return await get_stored(session, caller.of_row(claims, row), enterprise_id)
+
+
+KEYS = (ProgressRecord.updated_at, ProgressRecord.enterprise_id)
+KEY_PARSERS = [PARSERS[datetime], PARSERS[UUID]]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressPage:
+    items: list[bytes]
+    next_cursor: str | None
+    etag: str
+    modified: bool = True
+    """False when `If-None-Match` named the ETag (304): the records were not read."""
+    """From what identifies the page's content: its keys (records are immutable per
+    `updated_at`), whether more follow, the list's fingerprint (caller, path, filters) and the
+    representation; no byte of the records is hashed."""
+
+
+def page_etag(fingerprint: str, keys: Sequence[tuple[datetime, UUID]], more: bool, media_type: str) -> str:
+    digest = hashlib.sha256(f"{fingerprint}|{media_type}|{more}".encode())
+    for at, enterprise_id in keys:
+        digest.update(f"|{at.isoformat()},{enterprise_id}".encode())
+    return f'"{digest.hexdigest()[:24]}"'
+
+
+async def read_page(
+    reads: ReadOnly,
+    claims: TokenClaims,
     page: PageParams,
     country: str | None,
     sector: str | None,
     updated_since: datetime | None,
     large_pages: asyncio.Semaphore,
-) -> tuple[list[bytes], str | None]:
-    """A page of records in (updated_at, enterprise_id) order, as JSON bytes.
+    media_type: str,
+    if_none_match: str | None,
+) -> ProgressPage:
+    """A page of records in (updated_at, enterprise_id) order, as JSON bytes; not `modified`
+    when `if_none_match` names the page's ETag (its records are then not read).
 
-    Two statements: the page's keys (an index range), then the record text of those rows only,
-    at the stamps the keys carried (see `BODIES`: the page is as of the keys' snapshot).
-    Reading and encoding a large page's text (500 records are ~4 MB) takes the database and
-    this process a while; `large_pages` lets only a few such pages do so at once, so that small
-    reads — an incremental pull of recent changes, a single record — are not queued behind a
-    bulk sync."""
-    require(principal, Resource.progress, Action.read)
-    query = visible_keys(principal)
+    Two statements: the page's keys (an index range; the caller's check in the same
+    statement: 401 when no row comes back), then the record text of those rows only, at the
+    stamps the keys carried (see `BODIES`: the page is as of the keys' snapshot). Reading and
+    encoding a large page's text (500 records are ~4 MB) takes the database and this process a
+    while; `large_pages` lets only a few such pages do so at once, so that small reads — an
+    incremental pull of recent changes, a single record — are not queued behind a bulk sync."""
+    caller = Caller.of(claims)
+    after = page.after(caller.principal.key, KEY_PARSERS)
+    query = visible_keys(caller.principal)
     if country is not None:
         query = query.where(ProgressRecord.country == country)
     if sector is not None:
         query = query.where(ProgressRecord.sector == sector)
     if updated_since is not None:
         query = query.where(ProgressRecord.updated_at >= updated_since)
-    keys, cursor = await page.fetch(
-        session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id]
+    if after is not None:
+        query = query.where(sa.tuple_(*KEYS) > sa.tuple_(*after))
+    found = query.order_by(*KEYS).limit(page.limit + 1).subquery("k")
+    keyed = (
+        sa.select(found.c.updated_at, found.c.enterprise_id)
+        .select_from(caller.me.outerjoin(found, sa.true()))
+        .order_by(found.c.updated_at, found.c.enterprise_id)
     )
-    pairs = [(key.enterprise_id, key.updated_at) for key in keys]
-    if len(pairs) <= LARGE_PAGE:
-        return await _bodies(session, pairs), cursor
+    rows = (await reads.connection.execute(keyed)).all()
+    caller.found(rows[0] if rows else None)
+    keys: list[tuple[datetime, UUID]] = [(row[0], row[1]) for row in rows if row[1] is not None]
+    more = len(keys) > page.limit
+    keys = keys[: page.limit]
+    etag = page_etag(page.fingerprint(caller.principal.key), keys, more, media_type)
+    if if_none_match and etag_matches(if_none_match, etag):
+        return ProgressPage([], None, etag, modified=False)
+    cursor = page.next(caller.principal.key, keys[-1]) if more else None
+    if len(keys) <= LARGE_PAGE:
+        return ProgressPage(await _bodies(reads.connection, keys), cursor, etag)
     await take_turn(large_pages)
     try:
-        return await _bodies(session, pairs), cursor
+        return ProgressPage(await _bodies(reads.connection, keys), cursor, etag)
     finally:
         large_pages.release()
 
@@ -205,11 +315,11 @@ async def take_turn(large_pages: asyncio.Semaphore) -> None:
         raise ServiceUnavailable("too many large pages are being read; retry shortly") from exc
 
 
-async def _bodies(session: AsyncSession, pairs: list[tuple[UUID, datetime]]) -> list[bytes]:
-    if not pairs:
+async def _bodies(connection: Any, keys: list[tuple[datetime, UUID]]) -> list[bytes]:
+    if not keys:
         return []
-    ids, stamps = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
-    rows = (await session.exec(BODIES.bindparams(ids=ids, stamps=stamps))).all()  # type: ignore[call-overload]
+    ids, stamps = [key[1] for key in keys], [key[0] for key in keys]
+    rows = (await connection.execute(BODIES, {"ids": ids, "stamps": stamps})).all()
     return [row[0] for row in rows]
 
 
