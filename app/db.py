@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+import asyncpg
 from fastapi import Request
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Settings
@@ -35,8 +37,6 @@ class Database:
         )
         event.listen(self.engine.sync_engine, "handle_error", _detect_dropped_connection)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        # The same pool, its connections used without a transaction block (see `read_only`).
-        self.reader: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -111,13 +111,21 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 @dataclass(frozen=True, slots=True)
 class ReadOnly:
-    """What a read-only request works with: a connection of the engine's pool in autocommit
-    (no session, no BEGIN/COMMIT: each statement sees one snapshot and returns the connection
-    clean), and `writing`, a regular transaction for the rare read that must write after all
-    (a progress record never stored is computed and stored on first read)."""
+    """What a read-only request works with: `connection`, the driver's connection of a pooled
+    connection of the engine, used without a transaction block (no session, no BEGIN/COMMIT:
+    each statement sees one snapshot, and the connection goes back clean); and `writing`, a
+    regular transaction for the rare read that must write after all (a progress record never
+    stored is computed and stored on first read)."""
 
-    connection: AsyncConnection
+    connection: asyncpg.Connection
     writing: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+Reads = Callable[[], AbstractAsyncContextManager[ReadOnly]]
+"""How a request gets its `ReadOnly` (`app.state.reads`; tests put their transaction's)."""
+
+READ_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+"""What the driver raises when the database is away, slow or the connection dropped."""
 
 
 def transaction(database: Database) -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
@@ -134,9 +142,25 @@ def transaction(database: Database) -> Callable[[], AbstractAsyncContextManager[
     return writing
 
 
+def reads_of(database: Database) -> Reads:
+    @asynccontextmanager
+    async def read_only() -> AsyncIterator[ReadOnly]:
+        """A connection of the engine's own pool (DB_POOL_SIZE, DB_POOL_TIMEOUT_SECONDS); on a
+        driver error it is discarded rather than returned, as SQLAlchemy does on a disconnect."""
+        raw = await database.engine.raw_connection()
+        try:
+            yield ReadOnly(raw.driver_connection, transaction(database))  # type: ignore[arg-type]
+        except (asyncpg.InterfaceError, OSError, TimeoutError):
+            raw.invalidate()
+            raise
+        finally:
+            await greenlet_spawn(raw.close)
+
+    return read_only
+
+
 async def read_only(request: Request) -> AsyncIterator[ReadOnly]:
-    """A read-only connection for the request (declared with `scope="function"`, see deps.py:
-    back in the pool before the response is sent)."""
-    database: Database = request.app.state.db
-    async with database.reader.connect() as connection:
-        yield ReadOnly(connection, transaction(database))
+    """`app.state.reads` as a dependency (it marks an operation as one that reads the database)."""
+    reads: Reads = request.app.state.reads
+    async with reads() as found:
+        yield found

@@ -20,7 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__, security
 from app.config import Settings, get_settings
-from app.db import Database, require_url
+from app.db import Database, reads_of, require_url
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.middleware import (
@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database or Database(require_url(settings), settings)
+    app.state.reads = reads_of(app.state.db)
     app.state.large_pages = asyncio.Semaphore(settings.large_page_concurrency)
     app.state.limiter = make_limiter(settings.redis_url)
     app.state.metrics = Metrics()
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.add_exception_handler(IdempotentReplay, on_replay)
 
+    app.router.routes.extend(progress.lean_routes())  # ahead of the routes declaring them
     app.include_router(ops.router)
     for router in ROUTERS:
         app.include_router(router)

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
 from alembic import command  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.db import Database, ReadOnly, get_session, read_only, run_before_commit  # noqa: E402
+from app.db import Database, ReadOnly, get_session, run_before_commit  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import metadata  # noqa: E402
 from tests import dbsetup  # noqa: E402
@@ -107,13 +107,16 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
     # transaction), and write, when they must, in a savepoint of the test's session.
     writing = asynccontextmanager(test_session)
 
+    @asynccontextmanager
     async def test_reads() -> AsyncIterator[ReadOnly]:
-        yield ReadOnly(await session.connection(), writing)
+        raw = await (await session.connection()).get_raw_connection()
+        yield ReadOnly(raw.driver_connection, writing)  # type: ignore[arg-type]
 
-    app.dependency_overrides[read_only] = test_reads
+    default_reads, app.state.reads = app.state.reads, test_reads
     async with _client(app) as c:
         yield c
     app.dependency_overrides.clear()
+    app.state.reads = default_reads
 
 
 @pytest.fixture

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
-from app.db import Database, finish
+from app.db import Database, ReadOnly, finish
 from app.ids import utcnow
 from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus
@@ -154,24 +156,43 @@ async def test_a_record_never_stored_is_computed_on_first_read(client, factory, 
     assert (again.content, again.headers["etag"]) == (first.content, first.headers["etag"])
 
 
-async def test_records_read_from_the_pool_with_committed_data(live_client, live_factory, database: Database):
-    """Production wiring: the engine's pool in autocommit, outside any test transaction."""
+async def test_records_read_from_the_pool_with_committed_data(app, live_client, live_factory, database: Database):
+    """Production wiring: a connection of the engine's pool, no transaction block."""
     a = await build_tenant(live_factory, "live")
     async with database.sessionmaker() as session:
         await progress.refresh(session, [a.enterprise.id])
         await session.commit()
     auth = live_factory.auth(a.users["buyer"])
     in_transaction: list[bool] = []
+    production = app.state.reads
 
-    def seen(conn, *_: object) -> None:  # asyncpg's own view: was a BEGIN sent?
-        in_transaction.append(conn.connection.driver_connection.is_in_transaction())
+    class Watched:
+        """The connection the reads got, telling after each statement whether a BEGIN was sent."""
 
-    event.listen(database.engine.sync_engine, "after_cursor_execute", seen)
+        def __init__(self, connection: asyncpg.Connection) -> None:
+            self.connection = connection
+
+        async def fetch(self, *args: object) -> object:
+            rows = await self.connection.fetch(*args)
+            in_transaction.append(self.connection.is_in_transaction())
+            return rows
+
+        async def fetchrow(self, *args: object) -> object:
+            row = await self.connection.fetchrow(*args)
+            in_transaction.append(self.connection.is_in_transaction())
+            return row
+
+    @asynccontextmanager
+    async def watched() -> AsyncIterator[ReadOnly]:
+        async with production() as found:
+            yield ReadOnly(Watched(found.connection), found.writing)  # type: ignore[arg-type]
+
+    app.state.reads = watched
     try:
         first = await live_client.get(path(a), headers=auth)
         page = await live_client.get("/v1/progress", headers=auth)
     finally:
-        event.remove(database.engine.sync_engine, "after_cursor_execute", seen)
+        app.state.reads = production
     assert first.status_code == 200 and first.json()["enterprise"]["id"] == str(a.enterprise.id)
     assert [item["enterprise"]["id"] for item in page.json()["items"]] == [str(a.enterprise.id)]
     assert in_transaction == [False, False, False]  # the record; the page's keys and text
