@@ -400,3 +400,19 @@ async def test_rate_limit_counts_each_request_once(live_client, live_factory, da
             assert r.headers["retry-after"]
     counts = limited.state.limiter._counts
     assert list(counts.values()) == [5], counts  # five requests of one caller, each counted once
+
+
+async def test_metrics_and_access_log_name_the_route_template(app, client, factory):
+    a, _ = await tenants(factory)
+    auth = factory.auth(a.users["buyer"])
+    registry = app.state.metrics.registry
+
+    def served(route: str, status: str) -> float:
+        labels = {"method": "GET", "route": route, "status": status}
+        return registry.get_sample_value("http_requests_total", labels) or 0.0
+
+    before = served("/v1/enterprises/{enterprise_id}/progress", "200"), served("/v1/progress", "401")
+    assert (await client.get(path(a), headers=auth)).status_code == 200
+    assert (await client.get("/v1/progress")).status_code == 401
+    after = served("/v1/enterprises/{enterprise_id}/progress", "200"), served("/v1/progress", "401")
+    assert (after[0] - before[0], after[1] - before[1]) == (1.0, 1.0)
