@@ -34,12 +34,6 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=100)
-    db_read_pool_size: int = Field(
-        default=8,
-        ge=1,
-        description="Connections of the plain asyncpg pool behind the lean progress read (readpath.py), "
-        "on top of db_pool_size + db_max_overflow.",
-    )
     db_pool_pre_ping: bool = Field(
         default=False,
         description="Ping each connection on checkout. Off by default: a dropped connection is detected "

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 from fastapi import Request
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Settings
@@ -37,68 +37,9 @@ class Database:
         )
         event.listen(self.engine.sync_engine, "handle_error", _detect_dropped_connection)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self.read_pool_size = settings.db_read_pool_size
-        self.read_timeout = settings.db_pool_timeout_seconds
-        self._read_pool: ReadPool | None = None
-        self._read_pool_failed_at = 0.0
-        self._read_pool_lock = asyncio.Lock()
-
-    async def read_pool(self) -> ReadPool:
-        """A plain asyncpg pool for single read-only statements outside the ORM (the lean
-        progress read): no session, no transaction block, one round trip. Opened on first use,
-        with the engine's own connection arguments; after a failure to open it, callers get
-        `ConnectionError` at once for a second instead of queueing behind new attempts."""
-        if self._read_pool is not None:
-            return self._read_pool
-        if time.monotonic() - self._read_pool_failed_at < 1.0:
-            raise ConnectionError("the read pool could not be opened a moment ago")
-        async with self._read_pool_lock:
-            if self._read_pool is None:
-                _, options = self.engine.dialect.create_connect_args(self.engine.url)
-                try:
-                    pool = await asyncpg.create_pool(
-                        **options,
-                        min_size=1,
-                        max_size=self.read_pool_size,
-                        server_settings=self.server_settings,
-                        timeout=5,
-                        reset=_keep,
-                    )
-                except Exception:
-                    self._read_pool_failed_at = time.monotonic()
-                    raise
-                self._read_pool = ReadPool(pool, self.read_timeout)
-        return self._read_pool
 
     async def dispose(self) -> None:
-        async with self._read_pool_lock:
-            if self._read_pool is not None:
-                pool, self._read_pool = self._read_pool, None
-                await pool.pool.close()
         await self.engine.dispose()
-
-
-class ReadPool:
-    """`fetchrow`/`fetch` on a pooled connection, waiting at most `timeout` seconds for one
-    (as the engine's pool does: DB_POOL_TIMEOUT_SECONDS)."""
-
-    def __init__(self, pool: Any, timeout: float) -> None:
-        self.pool = pool
-        self.timeout = timeout
-
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        async with self.pool.acquire(timeout=self.timeout) as connection:
-            return await connection.fetchrow(sql, *args)
-
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        async with self.pool.acquire(timeout=self.timeout) as connection:
-            rows: list[Any] = await connection.fetch(sql, *args)
-            return rows
-
-
-async def _keep(_: Any) -> None:
-    """Released read connections need no reset: they only ever run single read-only
-    statements (no session state, locks or LISTEN), so asyncpg's reset round trip is skipped."""
 
 
 # How asyncpg reports a connection the server has just terminated (a restart, a failover,
@@ -166,3 +107,60 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOnly:
+    """What a read-only request works with: `connection`, the driver's connection of a pooled
+    connection of the engine, used without a transaction block (no session, no BEGIN/COMMIT:
+    each statement sees one snapshot, and the connection goes back clean); and `writing`, a
+    regular transaction for the rare read that must write after all (a progress record never
+    stored is computed and stored on first read)."""
+
+    connection: asyncpg.Connection
+    writing: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+Reads = Callable[[], AbstractAsyncContextManager[ReadOnly]]
+"""How a request gets its `ReadOnly` (`app.state.reads`; tests put their transaction's)."""
+
+READ_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+"""What the driver raises when the database is away, slow or the connection dropped."""
+
+
+def transaction(database: Database) -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
+    @asynccontextmanager
+    async def writing() -> AsyncIterator[AsyncSession]:
+        async with database.sessionmaker() as session:
+            try:
+                yield session
+                await finish(session)
+            except BaseException:
+                await session.rollback()
+                raise
+
+    return writing
+
+
+def reads_of(database: Database) -> Reads:
+    @asynccontextmanager
+    async def read_only() -> AsyncIterator[ReadOnly]:
+        """A connection of the engine's own pool (DB_POOL_SIZE, DB_POOL_TIMEOUT_SECONDS); on a
+        driver error it is discarded rather than returned, as SQLAlchemy does on a disconnect."""
+        raw = await database.engine.raw_connection()
+        try:
+            yield ReadOnly(raw.driver_connection, transaction(database))  # type: ignore[arg-type]
+        except (asyncpg.InterfaceError, OSError, TimeoutError):
+            raw.invalidate()
+            raise
+        finally:
+            await greenlet_spawn(raw.close)
+
+    return read_only
+
+
+async def read_only(request: Request) -> AsyncIterator[ReadOnly]:
+    """`app.state.reads` as a dependency (it marks an operation as one that reads the database)."""
+    reads: Reads = request.app.state.reads
+    async with reads() as found:
+        yield found

@@ -10,12 +10,14 @@ from fastapi.security import HTTPBearer, OAuth2
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Settings
-from app.db import get_session
+from app.db import ReadOnly, get_session, read_only
 from app.principal import Principal
+from app.security import TokenClaims
 from app.services import auth as auth_service
 from app.services import idempotency as idempotency_service
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadOnlyDep = Annotated[ReadOnly, Depends(read_only, scope="function")]
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -52,6 +54,28 @@ oauth2_scheme = OAuth2(
 bearer_scheme = HTTPBearer(scheme_name="BearerToken", bearerFormat="JWT", auto_error=False)
 
 
+def bearer_token(request: Request) -> str:
+    """The token of `Authorization: Bearer <token>` ("" when absent or of another scheme)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def current_claims(
+    request: Request,
+    settings: SettingsDep,
+    _oauth: Annotated[str | None, Depends(oauth2_scheme)],
+    _bearer: Annotated[object, Depends(bearer_scheme)],
+) -> TokenClaims:
+    """The verified access token alone (no database): for reads whose own statement checks
+    that the account is still live (`auth.principal_row`)."""
+    claims = auth_service.verified_claims(settings, bearer_token(request))
+    request.state.caller = f"{claims.kind}:{claims.subject}"
+    return claims
+
+
+CurrentClaims = Annotated[TokenClaims, Depends(current_claims)]
+
+
 async def current_principal(
     request: Request,
     session: SessionDep,
@@ -59,11 +83,7 @@ async def current_principal(
     _oauth: Annotated[str | None, Depends(oauth2_scheme)],
     _bearer: Annotated[object, Depends(bearer_scheme)],
 ) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    principal = await auth_service.resolve_principal(
-        session, settings, token.strip() if scheme.lower() == "bearer" else ""
-    )
+    principal = await auth_service.resolve_principal(session, settings, bearer_token(request))
     request.state.caller = principal.key
     return principal
 

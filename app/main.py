@@ -20,7 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__, security
 from app.config import Settings, get_settings
-from app.db import Database, require_url
+from app.db import Database, reads_of, require_url
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.middleware import (
@@ -33,7 +33,6 @@ from app.middleware import (
 )
 from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
-from app.readpath import ProgressReadPath
 from app.routers import (
     api_clients,
     audit_events,
@@ -123,18 +122,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class ProgrammeAPI(FastAPI):
-    """FastAPI with the lean progress read around its whole middleware stack (readpath.py):
-    it answers the buyer pull's hottest request itself and passes everything else on."""
+    """FastAPI behind the client address every layer sees (rate limits, login throttle, access
+    log): the connection's, or X-Forwarded-For only from TRUSTED_PROXIES."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        state = self.state
         stack = super().build_middleware_stack()
-        lean: ASGIApp = ProgressReadPath(stack, state.settings, state, state.metrics, state.limiter)
-        # Outermost: the client address every later layer sees (rate limits, login throttle,
-        # access log) is the connection's, or X-Forwarded-For only from TRUSTED_PROXIES.
-        if state.settings.trusted_proxies:
-            return cast(ASGIApp, ProxyHeadersMiddleware(lean, trusted_hosts=state.settings.trusted_proxies))  # type: ignore[arg-type]
-        return lean
+        if self.state.settings.trusted_proxies:
+            return cast(ASGIApp, ProxyHeadersMiddleware(stack, trusted_hosts=self.state.settings.trusted_proxies))  # type: ignore[arg-type]
+        return stack
 
 
 EXPOSED_HEADERS = [
@@ -167,7 +162,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database or Database(require_url(settings), settings)
-    app.state.reader = app.state.db.read_pool
+    app.state.reads = reads_of(app.state.db)
     app.state.large_pages = asyncio.Semaphore(settings.large_page_concurrency)
     app.state.limiter = make_limiter(settings.redis_url)
     app.state.metrics = Metrics()
@@ -180,6 +175,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.add_exception_handler(IdempotentReplay, on_replay)
 
+    app.router.routes.extend(progress.lean_routes())  # ahead of the routes declaring them
     app.include_router(ops.router)
     for router in ROUTERS:
         app.include_router(router)

@@ -91,12 +91,6 @@ class Metrics:
             ["sqlstate", "outcome"],
             registry=self.registry,
         )
-        self.read_path = Counter(
-            "progress_read_path_total",
-            "Progress record reads by the lean path: served there, or passed on to the route",
-            ["outcome"],
-            registry=self.registry,
-        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request (the labelled series are looked up once per method, route and status)."""
@@ -174,10 +168,6 @@ def finish_request(metrics: Metrics, scope: Scope, status: int, started: float, 
     )
 
 
-RATE_COUNTED = "rate_limit_counted"
-"""Key in `scope["state"]` of a rate-limit hit already counted by the lean read path: (limit, retry_after)."""
-
-
 def subject_key(subject: object) -> str:
     return f"sub:{subject}"
 
@@ -207,12 +197,8 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        counted = scope.get("state", {}).get(RATE_COUNTED)
-        if counted is not None:
-            limit, retry_after = counted
-        else:
-            key, limit = self._key(scope)
-            retry_after = await self.limiter.hit(key, limit, 60)
+        key, limit = self._key(scope)
+        retry_after = await self.limiter.hit(key, limit, 60)
         if retry_after:
             await send_problem(
                 send,

@@ -16,8 +16,8 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
-from app.db import get_session
-from app.deps import current_principal
+from app.db import get_session, read_only
+from app.deps import current_claims, current_principal
 from app.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.middleware import BodyGuardMiddleware
 
@@ -201,8 +201,8 @@ class Traits:
 
     method: str
     path: str
-    authenticated: bool  # depends on the access token (`current_principal`)
-    database: bool  # holds a database session
+    authenticated: bool  # depends on the access token (`current_principal`, `current_claims`)
+    database: bool  # holds a database session or a read-only connection
     paged: bool  # takes a `cursor`
     inputs: bool  # any validated parameter or body
     path_ids: bool  # objects named in the path
@@ -216,6 +216,12 @@ class Traits:
     @property
     def writes(self) -> bool:
         return self.method in WRITE_METHODS and self.api
+
+    @property
+    def conditional(self) -> bool:
+        """Sends an `ETag` and answers `If-None-Match`: a single object, or a list that reads
+        the header (declared hidden on the route, documented here)."""
+        return self.single_object or (self.method == "GET" and "If-None-Match" in self.header_names)
 
 
 def _dependants(dependant: Dependant) -> list[Dependant]:
@@ -239,8 +245,8 @@ def traits(route: RouteContext, method: str) -> Traits:
     return Traits(
         method=method,
         path=path,
-        authenticated=current_principal in calls,
-        database=get_session in calls,
+        authenticated=bool({current_principal, current_claims} & calls),
+        database=bool({get_session, read_only} & calls),
         paged="cursor" in query_names,
         inputs=bool(shown) or route.body_field is not None,
         path_ids=any(d.path_params for d in every),
@@ -256,7 +262,7 @@ def statuses(t: Traits) -> dict[int, list[str]]:
     def add(status: int, reason: str) -> None:
         out.setdefault(status, []).append(reason)
 
-    if t.single_object:
+    if t.conditional:
         add(304, "`If-None-Match` names the current `ETag`: the representation is unchanged (no body).")
     if t.paged:
         add(
@@ -319,7 +325,7 @@ def response_headers(t: Traits, status: int) -> dict[str, dict[str, Any]]:
         names["Retry-After"] = True
     if status == 201:
         names["Location"] = True
-    if t.single_object and status in (200, 304):
+    if t.conditional and status in (200, 304):
         names["ETag"] = True
     if t.method == "PATCH" and success:
         names["ETag"] = True
@@ -362,7 +368,7 @@ def declare_contract(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
             for status_key, entry in responses.items():
                 entry["headers"] = {**entry.get("headers", {}), **response_headers(t, int(status_key))}
             op["responses"] = dict(sorted(responses.items()))
-            if t.single_object:
+            if t.conditional:
                 op["parameters"] = [*op.get("parameters", []), IF_NONE_MATCH]
     # FastAPI's own 422 schemas, replaced above by problem details.
     components = schema["components"].get("schemas", {})

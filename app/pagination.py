@@ -99,14 +99,19 @@ class PageParams:
         settings: Settings = self.request.app.state.settings
         return settings
 
-    def _fingerprint(self, caller: str) -> str:
+    def fingerprint(self, caller: str) -> str:
         return fingerprint(caller, self.request.url.path, self.request.query_params.multi_items())
 
-    def _decode(self, caller: str, parsers: Sequence[KeyParser]) -> list[Any] | None:
-        return decode_cursor(self._settings, self.cursor, self._fingerprint(caller), parsers)
+    def after(self, caller: str, parsers: Sequence[KeyParser]) -> list[Any] | None:
+        """The last key of the previous page (from `cursor`), or None on the first page."""
+        return decode_cursor(self._settings, self.cursor, self.fingerprint(caller), parsers)
 
-    def _encode(self, caller: str, values: Sequence[Any]) -> str:
-        return encode_cursor(self._settings, self._fingerprint(caller), values)
+    def next(self, caller: str, values: Sequence[Any]) -> str:
+        """The cursor after the key `values`, also set as `Link` and `X-Next-Cursor` on `response`."""
+        cursor = encode_cursor(self._settings, self.fingerprint(caller), values)
+        self.response.headers["Link"] = next_link(self.request.url, cursor)
+        self.response.headers["X-Next-Cursor"] = cursor
+        return cursor
 
     async def fetch(
         self,
@@ -121,7 +126,7 @@ class PageParams:
         `[Model.updated_at, Model.id]`.
         """
         parsers = [PARSERS[col.type.python_type] for col in keys]
-        after = self._decode(caller, parsers)
+        after = self.after(caller, parsers)
         if after is not None:
             query = query.where(sa.tuple_(*keys) > sa.tuple_(*after))
         query = query.order_by(*keys).limit(self.limit + 1)
@@ -130,10 +135,7 @@ class PageParams:
         if len(rows) > self.limit:
             rows = rows[: self.limit]
             last = rows[-1]
-            values = [getattr(last, col.key) for col in keys]
-            next_cursor = self._encode(caller, values)
-            self.response.headers["Link"] = next_link(self.request.url, next_cursor)
-            self.response.headers["X-Next-Cursor"] = next_cursor
+            next_cursor = self.next(caller, [getattr(last, col.key) for col in keys])
         return rows, next_cursor
 
 

@@ -24,7 +24,7 @@ import asyncpg
 import orjson
 
 BUYER_SCOPE = "enterprise_id IN (SELECT enterprise_id FROM supplier_links WHERE buyer_id = ${} AND status = 'active')"
-SINGLE = "SELECT body FROM progress_records WHERE enterprise_id = $1"
+SINGLE = "SELECT body, updated_at FROM progress_records WHERE enterprise_id = $1"
 SINGLE_BUYER = SINGLE + " AND " + BUYER_SCOPE.format(2)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -113,14 +113,15 @@ class Ceiling:
     async def _single(self, send: Any, claims: dict[str, Any], enterprise_id: UUID) -> None:
         assert self.pool is not None
         if claims.get("role") == "admin":
-            body = await self.pool.fetchval(SINGLE, enterprise_id)
+            row = await self.pool.fetchrow(SINGLE, enterprise_id)
         else:
-            body = await self.pool.fetchval(SINGLE_BUYER, enterprise_id, UUID(claims["org"]))
-        if body is None:
+            row = await self.pool.fetchrow(SINGLE_BUYER, enterprise_id, UUID(claims["org"]))
+        if row is None:
             return await self._reply(send, 404, b'{"title":"Not Found"}')
-        data = body.encode()
-        etag = f'"{hashlib.sha256(data).hexdigest()[:24]}"'.encode()
-        await self._reply(send, 200, data, [(b"etag", etag)])
+        # The app's ETag: the record's key (records are immutable per `updated_at`), not its bytes.
+        key = f"{enterprise_id}:{row[1].isoformat()}".encode()
+        etag = f'"{hashlib.sha256(key).hexdigest()[:24]}"'.encode()
+        await self._reply(send, 200, row[0].encode(), [(b"etag", etag)])
 
     async def _page(self, scope: dict[str, Any], send: Any, claims: dict[str, Any]) -> None:
         assert self.pool is not None
@@ -144,8 +145,13 @@ class Ceiling:
         rows = await self.pool.fetch(PAGE_SQL[(buyer, since is not None, cursor is not None)], *args)
         extra: list[tuple[bytes, bytes]] = []
         next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        digest = hashlib.sha256(f"{fingerprint}|application/json|{more}".encode())  # as the app's ETag
+        for row in rows:
+            digest.update(f"|{row[0].isoformat()},{row[1]}".encode())
+        extra.append((b"etag", f'"{digest.hexdigest()[:24]}"'.encode()))
+        if more:
             last = rows[-1]
             payload = orjson.dumps({"k": [last[0].isoformat(), str(last[1])], "f": fingerprint})
             b64 = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()

@@ -462,15 +462,17 @@ def report(app: dict[str, float], ceiling: dict[str, float], seed_seconds: float
         lines.append(f"| {label} | {unit} | {fmt(a)} | {fmt(c)} | {ratio:.2f} |")
     page_ratio = app["pages_per_s"] / ceiling["pages_per_s"]
     single_ratio = app["single_rps"] / ceiling["single_rps"]
+    app_spread = app["single_p99_ms"] / app["single_p50_ms"]
+    ceiling_spread = ceiling["single_p99_ms"] / ceiling["single_p50_ms"]
     targets = [
-        ("page throughput ≥ 0.8 of ceiling", f"{page_ratio:.2f}", page_ratio >= 0.8),
+        ("page throughput ≥ 0.9 of ceiling", f"{page_ratio:.2f}", page_ratio >= 0.9),
         ("single record ≥ 0.6 of ceiling", f"{single_ratio:.2f}", single_ratio >= 0.6),
-        ("full sync of all 10,000 < 1 s warm", f"{app['sync_admin_warm']:.3f} s", app["sync_admin_warm"] < 1),
+        ("full sync of all 10,000 < 0.5 s warm", f"{app['sync_admin_warm']:.3f} s", app["sync_admin_warm"] < 0.5),
         ("incremental-sync p99 < 50 ms", f"{app['incr_p99_ms']:.1f} ms", app["incr_p99_ms"] < 50),
         (
-            "p99 ≤ 3 × p50 at 70 % load",
-            f"{app['single_p99_ms'] / app['single_p50_ms']:.2f} ×",
-            app["single_p99_ms"] <= 3 * app["single_p50_ms"],
+            "p99/p50 at 70 % load ≤ 1.3 × the ceiling's",
+            f"{app_spread:.2f} vs {ceiling_spread:.2f}",
+            app_spread <= 1.3 * ceiling_spread,
         ),
     ]
     lines += ["", "| target (app) | measured | result |", "| --- | ---: | --- |"]

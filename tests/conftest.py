@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("ENVIRONMENT", "test")
 
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
-from typing import Any  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
 from alembic import command  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.db import Database, get_session, run_before_commit  # noqa: E402
+from app.db import Database, ReadOnly, get_session, run_before_commit  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import metadata  # noqa: E402
 from tests import dbsetup  # noqa: E402
@@ -81,27 +81,6 @@ async def session(database: Database) -> AsyncIterator[AsyncSession]:
         await outer.rollback()
 
 
-class SessionReader:
-    """`fetchrow`/`fetch` on the asyncpg connection under a test's session (inside its
-    transaction); counts the statements it runs."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.statements = 0
-
-    async def _driver(self) -> Any:
-        connection = await self.session.connection()
-        raw = await connection.get_raw_connection()
-        self.statements += 1
-        return raw.driver_connection
-
-    async def fetchrow(self, sql: str, *args: object) -> object:
-        return await (await self._driver()).fetchrow(sql, *args)
-
-    async def fetch(self, sql: str, *args: object) -> object:
-        return await (await self._driver()).fetch(sql, *args)
-
-
 def _client(app: FastAPI) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
@@ -124,19 +103,20 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
             raise
 
     app.dependency_overrides[get_session] = test_session
-    # The lean progress read runs its statement on the test's connection too, so it sees the
-    # test's uncommitted rows and serves what it would serve in production.
-    reader = SessionReader(session)
-    default_reader = app.state.reader
+    # Read-only requests run their statements on the test's connection too (inside its
+    # transaction), and write, when they must, in a savepoint of the test's session.
+    writing = asynccontextmanager(test_session)
 
-    async def test_reader() -> SessionReader:
-        return reader
+    @asynccontextmanager
+    async def test_reads() -> AsyncIterator[ReadOnly]:
+        raw = await (await session.connection()).get_raw_connection()
+        yield ReadOnly(raw.driver_connection, writing)  # type: ignore[arg-type]
 
-    app.state.reader = test_reader
+    default_reads, app.state.reads = app.state.reads, test_reads
     async with _client(app) as c:
         yield c
     app.dependency_overrides.clear()
-    app.state.reader = default_reader
+    app.state.reads = default_reads
 
 
 @pytest.fixture

@@ -175,8 +175,8 @@ def implied_statuses(doc: dict, method: str, path: str, op: dict) -> set[str]:
     writes = api and method in WRITE_METHODS
     documented_params = [p for p in op.get("parameters", []) if p["name"] != "If-None-Match"]
     out: set[str] = set()
-    if _single_object_get(doc, method, path, op):
-        out.add("304")
+    if _single_object_get(doc, method, path, op) or (method == "get" and "If-None-Match" in _params(op, "header")):
+        out.add("304")  # a single object, or a list that answers `If-None-Match` (the progress pull)
     if "cursor" in _params(op, "query") or writes:
         out.add("400")  # a forged cursor; a malformed Content-Length
     if op.get("security"):

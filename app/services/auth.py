@@ -3,7 +3,6 @@ resolving a bearer token into a Principal."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -236,9 +235,8 @@ def principal_row(
 ) -> Any:
     """The columns that decide access (role, organisation, enterprise) of a live account:
     active, with the `auth_version` the token was issued under, and its login (`family`, the
-    token's `fam` claim) not ended. `subject`, `version` and `family` are values or bound
-    parameters (the lean read path compiles this once, see readpath.py).
-    With `same_as`, only if those columns are still the principal's."""
+    token's `fam` claim) not ended. `subject`, `version` and `family` are values or SQL
+    expressions. With `same_as`, only if those columns are still the principal's."""
     model: Any = User if kind == "user" else ApiClient
     enterprise: Any = User.enterprise_id if kind == "user" else sa.null()
     query = select(model.role, model.organisation_id, enterprise).where(
@@ -253,28 +251,21 @@ def principal_row(
     return query
 
 
-_KNOWN: OrderedDict[tuple[str, UUID, int], Principal] = OrderedDict()
-_KNOWN_MAX = 10_000
-
-
-def known_principal(claims: security.TokenClaims) -> Principal | None:
-    """The principal behind verified claims, as last read from the database, or None.
-
-    Reused only together with a live check in the same statement (`principal_row` with
-    `same_as`): the account is active, at the token's `auth_version`, and still has this
-    role, organisation and enterprise (none of which the API can change anyway)."""
-    return _KNOWN.get((claims.kind, claims.subject, claims.version))
+def verified_claims(settings: Settings, token: str) -> security.TokenClaims:
+    """The claims of a valid access token (signature, expiry, type), or 401. Whether its
+    account is still live is for the caller's statement to check (`principal_row`)."""
+    if not token:
+        raise Unauthorized("an access token is required (Authorization: Bearer <token>)", token_given=False)
+    try:
+        return security.decode_token(settings, token, "access")
+    except security.TokenInvalid as exc:
+        raise Unauthorized("the access token is invalid or expired") from exc
 
 
 async def resolve_principal(session: AsyncSession, settings: Settings, token: str) -> Principal:
     """The caller behind an access token, re-checked against the database: a deactivated
     account or a password changed after issue invalidates the token at once."""
-    if not token:
-        raise Unauthorized("an access token is required (Authorization: Bearer <token>)", token_given=False)
-    try:
-        claims = security.decode_token(settings, token, "access")
-    except security.TokenInvalid as exc:
-        raise Unauthorized("the access token is invalid or expired") from exc
+    claims = verified_claims(settings, token)
     # Only the columns that decide access: no ORM object is built on this hot path.
     query = principal_row(claims.kind, claims.subject, claims.version, claims.family_id)
     row = (await session.exec(query)).first()
@@ -288,9 +279,6 @@ async def resolve_principal(session: AsyncSession, settings: Settings, token: st
         organisation_id=organisation_id,
         enterprise_id=enterprise_id,
     )
-    _KNOWN[(claims.kind, claims.subject, claims.version)] = principal
-    if len(_KNOWN) > _KNOWN_MAX:
-        _KNOWN.popitem(last=False)
     return principal
 
 

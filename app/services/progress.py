@@ -19,31 +19,43 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from functools import cache
+from typing import Any, cast
 from uuid import UUID
 
+import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import before_commit
-from app.errors import NotFound, ServiceUnavailable
+from app.db import ReadOnly, before_commit
+from app.errors import NotFound, ServiceUnavailable, Unauthorized
+from app.http import etag_matches
+from app.models.api_clients import ApiClient
 from app.models.enterprises import Enterprise
 from app.models.progress import ProgressRecord
 from app.models.reference import EmissionFactor, Metric
 from app.models.trainings import Enrollment, Training
-from app.pagination import PageParams
+from app.models.types import Role
+from app.models.users import User
+from app.pagination import PARSERS
 from app.principal import Principal
+from app.security import PrincipalKind, TokenClaims
 from app.services import progress_sql
 from app.services.access import Action, Resource, require, visible_enterprise_ids, visible_enterprises
+from app.services.auth import principal_row
 from app.services.locking import share_enterprises
 
 DIRTY = "progress_dirty"
@@ -108,12 +120,17 @@ async def refresh(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None
 
 
 async def get_record(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> bytes:
-    """One enterprise's record as JSON bytes (computed live if it was never stored).
+    """One enterprise's record as JSON bytes (computed live if it was never stored)."""
+    return (await get_stored(session, principal, enterprise_id))[0]
 
-    One statement checks visibility and reads the stored text (no ORM object is loaded)."""
+
+async def get_stored(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> tuple[bytes, datetime]:
+    """One enterprise's record as JSON bytes and its `updated_at` (computed and stored first if
+    it was never stored). One statement checks visibility and reads the stored text (no ORM
+    object is loaded)."""
     require(principal, Resource.progress, Action.read)
     query = (
-        select(Enterprise.id, ProgressRecord.body)
+        select(Enterprise.id, ProgressRecord.body, ProgressRecord.updated_at)
         .select_from(Enterprise)
         .outerjoin(ProgressRecord, ProgressRecord.enterprise_id == Enterprise.id)  # type: ignore[arg-type]
         .where(Enterprise.id == enterprise_id, visible_enterprises(principal))
@@ -121,15 +138,18 @@ async def get_record(session: AsyncSession, principal: Principal, enterprise_id:
     found = (await session.exec(query)).first()
     if found is None:
         raise NotFound("enterprise not found")
-    stored = found[1]
+    _, stored, updated_at = found
     if stored is None:
         await refresh(session, [enterprise_id])
-        stored = (
+        row = (
             await session.exec(  # type: ignore[call-overload]
-                sa.text("SELECT body FROM progress_records WHERE enterprise_id = :id").bindparams(id=enterprise_id)
+                sa.text("SELECT body, updated_at FROM progress_records WHERE enterprise_id = :id").bindparams(
+                    id=enterprise_id
+                )
             )
-        ).scalar_one()
-    return str(stored).encode()
+        ).one()
+        stored, updated_at = row
+    return str(stored).encode(), updated_at
 
 
 def visible_keys(principal: Principal) -> Any:
@@ -157,40 +177,210 @@ higher place in the order), so a page never shows a stamp newer than writes the 
 yet seen — its `updated_at` watermark stays safe."""
 
 
-async def list_records(
-    session: AsyncSession,
-    principal: Principal,
-    page: PageParams,
-    country: str | None,
-    sector: str | None,
-    updated_since: datetime | None,
-    large_pages: asyncio.Semaphore,
-) -> tuple[list[bytes], str | None]:
-    """A page of records in (updated_at, enterprise_id) order, as JSON bytes.
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A read compiled once for PostgreSQL's driver: its SQL and the name behind each
+    positional parameter; values the expressions carry themselves (e.g. the `active` link
+    status) are `fixed`."""
 
-    Two statements: the page's keys (an index range), then the record text of those rows only,
-    at the stamps the keys carried (see `BODIES`: the page is as of the keys' snapshot).
-    Reading and encoding a large page's text (500 records are ~4 MB) takes the database and
-    this process a while; `large_pages` lets only a few such pages do so at once, so that small
-    reads — an incremental pull of recent changes, a single record — are not queued behind a
-    bulk sync."""
-    require(principal, Resource.progress, Action.read)
-    query = visible_keys(principal)
-    if country is not None:
-        query = query.where(ProgressRecord.country == country)
-    if sector is not None:
-        query = query.where(ProgressRecord.sector == sector)
-    if updated_since is not None:
-        query = query.where(ProgressRecord.updated_at >= updated_since)
-    keys, cursor = await page.fetch(
-        session, query, principal.key, [ProgressRecord.updated_at, ProgressRecord.enterprise_id]
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+
+    @classmethod
+    def of(cls, query: Any) -> Statement:
+        compiled = query.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        fixed = {name: _plain(value) for name, value in compiled.params.items() if value is not None}
+        return cls(compiled.string, tuple(compiled.positiontup or ()), fixed)
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        return [values[name] if name in values else self.fixed.get(name) for name in self.names]
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def caller(kind: PrincipalKind, role: Role) -> tuple[Any, Principal]:
+    """The caller of a read whose own statement checks it: `me`, the row of the token's account
+    if it is live (`auth.principal_row`: active, at the token's `auth_version`, its login not
+    ended) and has the token's role; and the principal that is `me`'s columns, so that the
+    visibility rules (`access.visible_enterprise_ids`) read the caller from that statement.
+    The token's claims are the statement's parameters `subject`, `version` and `family`."""
+    model: Any = User if kind == "user" else ApiClient
+    row = principal_row(kind, sa.bindparam("subject"), sa.bindparam("version"), sa.bindparam("family", type_=sa.Uuid()))
+    me = row.add_columns(model.id).where(model.role == role).cte("me")
+    column = [sa.select(c).scalar_subquery() for c in me.c]
+    principal = Principal(
+        kind=kind,
+        id=cast(UUID, column[3]),
+        role=role,
+        organisation_id=cast(UUID, column[1]),
+        enterprise_id=cast(UUID, column[2]),
     )
-    pairs = [(key.enterprise_id, key.updated_at) for key in keys]
-    if len(pairs) <= LARGE_PAGE:
-        return await _bodies(session, pairs), cursor
+    return me, principal
+
+
+def claim_values(claims: TokenClaims) -> dict[str, Any]:
+    return {"subject": claims.subject, "version": claims.version, "family": claims.family_id}
+
+
+@cache
+def record_statement(kind: PrincipalKind, role: Role) -> Statement:
+    """`body, updated_at` of the record `enterprise_id` if the caller may see it; no row when
+    the caller is not live, one of NULLs when the record is not found."""
+    me, principal = caller(kind, role)
+    record = select(ProgressRecord.body, ProgressRecord.updated_at).where(
+        ProgressRecord.enterprise_id == sa.bindparam("enterprise_id", type_=sa.Uuid())
+    )
+    if not principal.is_admin:
+        record = record.where(ProgressRecord.enterprise_id.in_(visible_enterprise_ids(principal)))  # type: ignore[attr-defined]
+    found = record.subquery("r")
+    return Statement.of(sa.select(found.c.body, found.c.updated_at).select_from(me.outerjoin(found, sa.true())))
+
+
+def _principal(claims: TokenClaims) -> Principal:
+    """The caller as the token names it (role and organisation: neither changes for an account)."""
+    principal = Principal(
+        kind=claims.kind, id=claims.subject, role=Role(claims.role), organisation_id=claims.organisation_id
+    )
+    require(principal, Resource.progress, Action.read)
+    return principal
+
+
+async def read_record(reads: ReadOnly, claims: TokenClaims, enterprise_id: UUID) -> tuple[bytes, datetime]:
+    """An enterprise's record and its `updated_at`, in one statement that also checks the
+    caller (401) and what it may see. A record not found that way (hidden, no such enterprise,
+    or never stored) is left to `get_stored` in a transaction: 404, or computed and stored."""
+    principal = _principal(claims)
+    stmt = record_statement(claims.kind, principal.role)
+    values = claim_values(claims)
+    values["enterprise_id"] = enterprise_id
+    row = await reads.connection.fetchrow(stmt.sql, *stmt.args(values))
+    if row is None:
+        raise Unauthorized("the access token is no longer valid")
+    if row[0] is not None:
+        return row[0].encode(), row[1]
+    async with reads.writing() as session:
+        return await get_stored(session, await resolve_live(session, claims), enterprise_id)
+
+
+async def resolve_live(session: AsyncSession, claims: TokenClaims) -> Principal:
+    found = (await session.exec(principal_row(claims.kind, claims.subject, claims.version, claims.family_id))).first()
+    if found is None:
+        raise Unauthorized("the access token is no longer valid")
+    role, organisation_id, enterprise_id = found
+    return Principal(claims.kind, claims.subject, Role(role), organisation_id, enterprise_id)
+
+
+KEYS = (ProgressRecord.updated_at, ProgressRecord.enterprise_id)
+KEY_PARSERS = [PARSERS[datetime], PARSERS[UUID]]
+
+
+@cache
+def page_statement(kind: PrincipalKind, role: Role, country: bool, sector: bool, since: bool, after: bool) -> Statement:
+    """`updated_at, enterprise_id` of one page (at most `n` keys, after `after_at, after_id`);
+    no row when the caller is not live, one of NULLs when the page is empty."""
+    me, principal = caller(kind, role)
+    query = visible_keys(principal)
+    if country:
+        query = query.where(ProgressRecord.country == sa.bindparam("country", type_=sa.String()))
+    if sector:
+        query = query.where(ProgressRecord.sector == sa.bindparam("sector", type_=sa.String()))
+    if since:
+        query = query.where(ProgressRecord.updated_at >= sa.bindparam("since", type_=sa.DateTime(timezone=True)))
+    if after:
+        after_key = (
+            sa.bindparam("after_at", type_=sa.DateTime(timezone=True)),
+            sa.bindparam("after_id", type_=sa.Uuid()),
+        )
+        query = query.where(sa.tuple_(*KEYS) > sa.tuple_(*after_key))
+    found = query.order_by(*KEYS).limit(sa.bindparam("n", type_=sa.Integer())).subquery("k")
+    keyed = (
+        sa.select(found.c.updated_at, found.c.enterprise_id)
+        .select_from(me.outerjoin(found, sa.true()))
+        .order_by(found.c.updated_at, found.c.enterprise_id)
+    )
+    return Statement.of(keyed)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressPage:
+    items: list[bytes]
+    last: tuple[datetime, UUID] | None
+    """The key after which the next page starts; None on the last page."""
+    etag: str
+    """From what identifies the page's content: its keys (records are immutable per
+    `updated_at`), whether more follow, the list's fingerprint (caller, path, filters) and the
+    representation; no byte of the records is hashed."""
+    modified: bool = True
+    """False when `If-None-Match` named the ETag (304): the records were not read."""
+
+
+def page_etag(fingerprint: str, keys: Sequence[tuple[datetime, UUID]], more: bool, media_type: str) -> str:
+    digest = hashlib.sha256(f"{fingerprint}|{media_type}|{more}".encode())
+    for at, enterprise_id in keys:
+        digest.update(f"|{at.isoformat()},{enterprise_id}".encode())
+    return f'"{digest.hexdigest()[:24]}"'
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """What the caller asked for: the validated query, and where it asked (for the cursor)."""
+
+    limit: int
+    after: list[Any] | None
+    fingerprint: str
+    country: str | None
+    sector: str | None
+    updated_since: datetime | None
+
+
+async def read_page(
+    reads: ReadOnly,
+    claims: TokenClaims,
+    query: PageQuery,
+    large_pages: asyncio.Semaphore,
+    media_type: str,
+    if_none_match: str | None,
+) -> ProgressPage:
+    """A page of records in (updated_at, enterprise_id) order, as JSON bytes; not `modified`
+    when `if_none_match` names its ETag (304: the records are not read).
+
+    Two statements: the page's keys (an index range; the caller's check in the same
+    statement: 401 when no row comes back), then the record text of those rows only, at the
+    stamps the keys carried (see `BODIES`: the page is as of the keys' snapshot). Reading and
+    encoding a large page's text (500 records are ~4 MB) takes the database and this process a
+    while; `large_pages` lets only a few such pages do so at once, so that small reads — an
+    incremental pull of recent changes, a single record — are not queued behind a bulk sync."""
+    principal = _principal(claims)
+    stmt = page_statement(
+        claims.kind,
+        principal.role,
+        query.country is not None,
+        query.sector is not None,
+        query.updated_since is not None,
+        query.after is not None,
+    )
+    values = claim_values(claims)
+    values.update(n=query.limit + 1, country=query.country, sector=query.sector, since=query.updated_since)
+    if query.after is not None:
+        values["after_at"], values["after_id"] = query.after
+    rows = await reads.connection.fetch(stmt.sql, *stmt.args(values))
+    if not rows:
+        raise Unauthorized("the access token is no longer valid")
+    keys: list[tuple[datetime, UUID]] = [(row[0], row[1]) for row in rows if row[1] is not None]
+    more = len(keys) > query.limit
+    keys = keys[: query.limit]
+    etag = page_etag(query.fingerprint, keys, more, media_type)
+    last = keys[-1] if more else None
+    if if_none_match and etag_matches(if_none_match, etag):
+        return ProgressPage([], last, etag, modified=False)
+    if len(keys) <= LARGE_PAGE:
+        return ProgressPage(await _bodies(reads.connection, keys), last, etag)
     await take_turn(large_pages)
     try:
-        return await _bodies(session, pairs), cursor
+        return ProgressPage(await _bodies(reads.connection, keys), last, etag)
     finally:
         large_pages.release()
 
@@ -205,11 +395,14 @@ async def take_turn(large_pages: asyncio.Semaphore) -> None:
         raise ServiceUnavailable("too many large pages are being read; retry shortly") from exc
 
 
-async def _bodies(session: AsyncSession, pairs: list[tuple[UUID, datetime]]) -> list[bytes]:
-    if not pairs:
+BODIES_STATEMENT = Statement.of(BODIES)
+
+
+async def _bodies(connection: asyncpg.Connection, keys: list[tuple[datetime, UUID]]) -> list[bytes]:
+    if not keys:
         return []
-    ids, stamps = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
-    rows = (await session.exec(BODIES.bindparams(ids=ids, stamps=stamps))).all()  # type: ignore[call-overload]
+    values = {"ids": [key[1] for key in keys], "stamps": [key[0] for key in keys]}
+    rows = await connection.fetch(BODIES_STATEMENT.sql, *BODIES_STATEMENT.args(values))
     return [row[0] for row in rows]
 
 
