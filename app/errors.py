@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Send
 
 log = logging.getLogger("app.errors")
 
@@ -163,6 +164,20 @@ class ServiceUnavailable(ProblemError):
 
     def __init__(self, detail: str = "the database is unavailable; retry shortly") -> None:
         super().__init__(detail, headers={"Retry-After": "1"})
+
+
+PROBLEM_HEADERS = [(b"content-type", PROBLEM_MEDIA_TYPE.encode())]
+
+
+async def send_problem(
+    send: Send, status: int, slug: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A problem answer written straight to ASGI `send`, for the middleware that answers
+    before any route (413, 415, 429, the CORS hint, the last-resort 500)."""
+    body = problem_body(status, slug=slug, detail=detail)
+    headers = PROBLEM_HEADERS + [(b"content-length", str(len(body)).encode())] + (extra or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def problem_body(

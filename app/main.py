@@ -22,15 +22,13 @@ from app import __version__, security
 from app.config import Settings, get_settings
 from app.db import Database, reads_of, require_url
 from app.errors import install_error_handlers
-from app.logging import configure_logging
 from app.middleware import (
     BodyGuardMiddleware,
     CorsDisabledMiddleware,
-    Metrics,
     RateLimitMiddleware,
-    RequestContextMiddleware,
     TransactionRetryMiddleware,
 )
+from app.observability import RequestContextMiddleware, Telemetry, configure_logging
 from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
 from app.routers import (
@@ -165,7 +163,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.reads = reads_of(app.state.db)
     app.state.large_pages = asyncio.Semaphore(settings.large_page_concurrency)
     app.state.limiter = make_limiter(settings.redis_url)
-    app.state.metrics = Metrics()
+    app.state.telemetry = Telemetry()
 
     install_error_handlers(app)
 
@@ -187,7 +185,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.openapi = openapi  # type: ignore[method-assign]
 
     # Outermost last: request context wraps everything, so even 413/429 carry X-Request-ID.
-    app.add_middleware(TransactionRetryMiddleware, metrics=app.state.metrics, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TransactionRetryMiddleware, telemetry=app.state.telemetry, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, settings=settings)
     if settings.allowed_origins:
@@ -208,5 +206,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
     else:
         app.add_middleware(CorsDisabledMiddleware)
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestContextMiddleware, telemetry=app.state.telemetry)
     return app

@@ -1,61 +1,25 @@
-"""Plain ASGI middleware (no BaseHTTPMiddleware): request id, access log and metrics,
-rate limits, body size and content type, transaction retry. Each wraps the next without
-buffering responses."""
+"""Plain ASGI middleware (no BaseHTTPMiddleware): rate limits, body size and content type,
+the CORS hint, transaction retry. Each wraps the next without buffering responses. The
+request id, access log and Prometheus series are in `app.observability`."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import random
-import re
-import secrets
-import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import CONFLICT_STATE, PayloadTooLarge, problem_body
-from app.logging import log_access, request_id_var
+from app.errors import CONFLICT_STATE, PayloadTooLarge, send_problem
+from app.observability import Telemetry
 from app.ratelimit import RateLimiter
 from app.security import peek_subject
 
 error_log = logging.getLogger("app.errors")
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
-PROBLEM_HEADERS = [(b"content-type", b"application/problem+json")]
-
-
-async def send_problem(
-    send: Send, status: int, slug: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = problem_body(status, slug=slug, detail=detail)
-    headers = PROBLEM_HEADERS + [(b"content-length", str(len(body)).encode())] + (extra or [])
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-_ID_PREFIX = secrets.token_hex(8)
-_id_counter = itertools.count(1)
-
-
-def _reseed_request_ids() -> None:
-    """A forked worker gets a prefix of its own (workers preloaded by a forking server)."""
-    global _ID_PREFIX, _id_counter
-    _ID_PREFIX, _id_counter = secrets.token_hex(8), itertools.count(1)
-
-
-os.register_at_fork(after_in_child=_reseed_request_ids)
-
-
-def new_request_id() -> str:
-    """32 hex digits, unique without a system call: a random prefix per process and a counter."""
-    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
 class BodyTooLarge(HTTPException):
@@ -66,106 +30,6 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(PayloadTooLarge.status, f"the body exceeds {max_bytes} bytes")
-
-
-class Metrics:
-    """Prometheus series for one app instance (own registry, so tests can build many apps)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=self.registry,
-        )
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self.transaction_conflicts = Counter(
-            "db_transaction_conflicts_total",
-            "Transactions that lost to a concurrent one (by SQLSTATE), and whether the request was run "
-            "again (retried) or answered 503 (gave_up)",
-            ["sqlstate", "outcome"],
-            registry=self.registry,
-        )
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one request (the labelled series are looked up once per method, route and status)."""
-        series = self._series.get((method, route, status))
-        if series is None:
-            series = self.requests.labels(method, route, str(status)), self.latency.labels(method, route)
-            self._series[(method, route, status)] = series
-        series[0].inc()
-        series[1].observe(seconds)
-
-
-class RequestContextMiddleware:
-    """`X-Request-ID` on every response, one JSON access-log line and metrics per request."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = request_id_of(scope)
-        request_id_header = (b"x-request-id", request_id.encode())
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 500
-        response_started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status, response_started = message["status"], True
-                message["headers"] = [*message.get("headers", ()), request_id_header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            if response_started:
-                raise
-            # No handler took it: answer here rather than in Starlette's outermost error
-            # middleware, so that the 500 too carries X-Request-ID (and no internals).
-            error_log.exception("unhandled error", extra={"path": scope["path"]})
-            await send_problem(send_with_id, 500, "internal-error", "an unexpected error occurred; it has been logged")
-        finally:
-            finish_request(self.metrics, scope, status, started, request_id)
-            request_id_var.reset(token)
-
-
-def request_id_of(scope: Scope) -> str:
-    """The caller's `X-Request-ID` when it is sane, else a new one."""
-    incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-    return incoming if _REQUEST_ID.match(incoming) else new_request_id()
-
-
-def finish_request(metrics: Metrics, scope: Scope, status: int, started: float, request_id: str) -> None:
-    """Metrics and the access-log line of one request."""
-    elapsed = time.perf_counter() - started
-    route = getattr(scope.get("route"), "path", None) or "unmatched"
-    method = scope["method"]
-    metrics.observe(method, route, status, elapsed)
-    log_access(
-        {
-            "request_id": request_id,
-            "method": method,
-            "path": scope["path"],
-            "route": route,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 2),
-            "caller": scope.get("state", {}).get("caller"),
-        }
-    )
 
 
 def subject_key(subject: object) -> str:
@@ -321,9 +185,9 @@ class TransactionRetryMiddleware:
     Innermost of the app's middleware: rate limits, body checks and the access log see the
     request once."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_bytes: int, attempts: int = 3) -> None:
+    def __init__(self, app: ASGIApp, telemetry: Telemetry, max_bytes: int, attempts: int = 3) -> None:
         self.app = app
-        self.metrics = metrics
+        self.telemetry = telemetry
         self.max_bytes = max_bytes
         self.attempts = attempts
 
@@ -355,7 +219,7 @@ class TransactionRetryMiddleware:
                 conflict = state.pop(CONFLICT_STATE, None)
                 if conflict is not None:
                     retry = may_retry and body.replayable
-                    self.metrics.transaction_conflicts.labels(conflict, "retried" if retry else "gave_up").inc()
+                    self.telemetry.transaction_conflicts.labels(conflict, "retried" if retry else "gave_up").inc()
                     if retry:
                         held = conflict
             if held is None:

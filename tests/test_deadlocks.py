@@ -53,7 +53,7 @@ CONFLICTS = "db_transaction_conflicts_total"
 def conflicts(app: FastAPI, outcome: str | None = None) -> float:
     """Transaction conflicts the app has met so far (optionally only those with `outcome`)."""
     total = 0.0
-    for metric in app.state.metrics.registry.collect():
+    for metric in app.state.telemetry.registry.collect():
         for sample in metric.samples:
             if sample.name == CONFLICTS and outcome in (None, sample.labels["outcome"]):
                 total += sample.value

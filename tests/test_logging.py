@@ -1,72 +1,72 @@
-"""JSON log lines: the access line's shape, batching, and the fallback to plain logging."""
+"""JSON log lines through the standard library's queue pair: the access line's shape, the
+request id taken on the caller's side, tracebacks, and nothing written on the request path."""
 
 from __future__ import annotations
 
 import io
 import logging
 import re
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 
-from app import logging as app_logging
+from app import observability
 
 FIELDS = {"request_id": "r1", "method": "GET", "path": "/v1/me", "route": "/v1/me", "status": 200, "caller": None}
 
 
-def _configured(stream: io.StringIO) -> app_logging.BufferedStreamHandler:
-    app_logging.configure_logging("INFO")
-    handler = app_logging._handler
-    assert handler is not None
-    handler.flush()
-    handler.setStream(stream)
-    return handler
-
-
-def test_access_line_is_batched_then_written_whole():
+@pytest.fixture
+def stderr(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     stream = io.StringIO()
-    handler = _configured(stream)
-    try:
-        app_logging.log_access(dict(FIELDS))
-        assert stream.getvalue() == ""  # pending until the next flush (at most 0.2 s)
-        handler.flush()
-        line = orjson.loads(stream.getvalue())
-        assert {k: line[k] for k in FIELDS} == FIELDS
-        assert (line["level"], line["logger"], line["msg"]) == ("info", "app.access", "request")
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
-        written = datetime.fromisoformat(line["ts"])
-        assert abs((datetime.now(UTC) - written).total_seconds()) < 5
-    finally:
-        app_logging.configure_logging("WARNING")
+    monkeypatch.setattr(sys, "stderr", stream)
+    observability.configure_logging("INFO")
+    yield stream
+    monkeypatch.undo()
+    observability.configure_logging("WARNING")
 
 
-def test_warnings_are_written_at_once_after_what_is_pending():
-    stream = io.StringIO()
-    _configured(stream)
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    observability.flush_logs()
+    return [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_access_line_shape(stderr):
+    observability.access_log.info("request", extra=dict(FIELDS))
+    (line,) = lines(stderr)
+    assert {k: line[k] for k in FIELDS} == FIELDS
+    assert (line["level"], line["logger"], line["msg"]) == ("info", "app.access", "request")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", str(line["ts"]))
+    assert abs((datetime.now(UTC) - datetime.fromisoformat(str(line["ts"]))).total_seconds()) < 5
+
+
+def test_the_request_id_is_the_loggers_not_the_writers(stderr):
+    token = observability.request_id_var.set("req-42")
     try:
-        app_logging.log_access(dict(FIELDS))
         logging.getLogger("app.errors").warning("database unavailable", extra={"error": "OSError"})
-        lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
-        assert [line["msg"] for line in lines] == ["request", "database unavailable"]
-        assert lines[1]["level"] == "warning" and lines[1]["error"] == "OSError"
     finally:
-        app_logging.configure_logging("WARNING")
+        observability.request_id_var.reset(token)
+    (line,) = lines(stderr)
+    assert (line["request_id"], line["level"], line["error"]) == ("req-42", "warning", "OSError")
 
 
-def test_access_line_goes_through_logging_when_someone_else_configured_it():
-    app_logging.configure_logging("INFO")
-    root = logging.getLogger()
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    saved = root.handlers[:]
-    root.handlers[:] = [Collect()]
+def test_tracebacks_reach_the_line(stderr):
     try:
-        app_logging.log_access(dict(FIELDS))
-    finally:
-        root.handlers[:] = saved
-        app_logging.configure_logging("WARNING")
-    assert len(records) == 1 and records[0].getMessage() == "request" and records[0].status == 200
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("app.errors").exception("unhandled error")
+    (line,) = lines(stderr)
+    assert "ValueError: boom" in str(line["exc"])
+
+
+def test_the_logging_call_only_queues(stderr, monkeypatch):
+    """The line is formatted and written by the listener thread, not by the caller."""
+    written: list[str] = []
+    monkeypatch.setattr(observability.JsonFormatter, "format", lambda self, record: written.append("x") or "{}")
+    observability.access_log.info("request", extra=dict(FIELDS))
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.handlers.QueueHandler)
+    observability.flush_logs()
+    assert written == ["x"]

@@ -405,7 +405,7 @@ async def test_rate_limit_counts_each_request_once(live_client, live_factory, da
 async def test_metrics_and_access_log_name_the_route_template(app, client, factory):
     a, _ = await tenants(factory)
     auth = factory.auth(a.users["buyer"])
-    registry = app.state.metrics.registry
+    registry = app.state.telemetry.registry
 
     def served(route: str, status: str) -> float:
         labels = {"method": "GET", "route": route, "status": status}

@@ -74,7 +74,7 @@ async def readyz(request: Request) -> Health:
 )
 async def metrics(request: Request) -> Response:
     """Request counts by method, route and status, and latency histograms by route."""
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(request.app.state.telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/docs", include_in_schema=False)
