@@ -12,14 +12,13 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.errors import PreconditionFailed
+from app.media import CSV as CSV  # re-exported with the helpers
+from app.media import JSON as JSON
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from app.services.idempotency import IdempotencyKey
-
-JSON = "application/json"
-CSV = "text/csv"
 
 
 def wants_csv(accept: str | None) -> bool:

@@ -22,8 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from app.errors import Conflict, IdempotencyKeyReused
-from app.http import JSON
 from app.ids import utcnow, uuid7
+from app.media import JSON
 from app.models.idempotency import IdempotencyRecord
 
 
