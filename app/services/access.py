@@ -5,7 +5,10 @@ Two halves, both data-driven:
 - `visible_*`: for each resource, a WHERE clause limiting a query to what the caller may see.
 
 Services fetch through `get_visible` (nothing found → 404) and call `require`
-(found but the role may not do this → 403). Nothing else checks ownership.
+(found but the role may not do this → 403). Where a rule compares the caller with an
+object's owner beyond that (a partner's own experts, an expert's own visits), it is a named
+policy below ("Ownership policies"). Nothing else checks ownership: tests/test_access_lint.py
+refuses such comparisons anywhere else in app/services.
 """
 
 from __future__ import annotations
@@ -173,6 +176,72 @@ def can(principal: Principal, resource: Resource, action: Action) -> bool:
 def require(principal: Principal, resource: Resource, action: Action, detail: str | None = None) -> None:
     if not can(principal, resource, action):
         raise Forbidden(detail or f"role {principal.role.value!r} may not {action.value} {resource.value}")
+
+
+# Ownership policies: the rules that compare the caller with an object's owner, named.
+
+
+PARTNER_MANAGED_ROLES = frozenset({Role.expert, Role.sme})
+"""The users a partner creates and manages: experts of its own organisation, SME users of its
+enterprises."""
+
+
+def is_self(principal: Principal, user: User) -> bool:
+    """The caller is this person (an API client never is)."""
+    return principal.kind == "user" and principal.id == user.id
+
+
+def may_manage_user(principal: Principal, user: User) -> bool:
+    """Change, reset the password of or delete another user: admins anyone; a partner the
+    experts of its own organisation and the SME users it sees (those of its enterprises)."""
+    if principal.is_admin:
+        return True
+    if principal.role is not Role.partner or user.role not in PARTNER_MANAGED_ROLES:
+        return False
+    return user.role is Role.sme or user.organisation_id == principal.organisation_id
+
+
+def own_organisation_named(principal: Principal, requested: UUID | None) -> UUID | None:
+    """The caller's own organisation, when `requested` names it or nothing; None when it names
+    another organisation (or the caller belongs to none). For what non-admins create on behalf
+    of their organisation: enterprises, trainings, API clients, experts, buyer invites."""
+    own = principal.organisation_id
+    if own is None or requested not in (None, own):
+        return None
+    return own
+
+
+def visiting_expert(principal: Principal, requested: UUID | None) -> UUID | None:
+    """The expert a caller may name for a visit: experts themselves only (403 for another);
+    the other roles whoever they name (checked for assignment and certification elsewhere)."""
+    if principal.role is not Role.expert:
+        return requested
+    if requested not in (None, principal.id):
+        raise Forbidden("experts record their own visits only")
+    return principal.id
+
+
+def owns_visit(principal: Principal, visit: Visit) -> bool:
+    """The caller is the visit's expert."""
+    return principal.kind == "user" and visit.expert_id == principal.id
+
+
+def rechecks_visiting_expert(principal: Principal, visit: Visit, requested: UUID | None) -> bool:
+    """Does a change of a visit check its expert again? Always when an expert changes it (its
+    own visit); for the other roles when they name a different expert."""
+    return principal.role is Role.expert or requested != visit.expert_id
+
+
+def may_delete_visit(principal: Principal, visit: Visit) -> bool:
+    """Experts delete their own visits only; the other roles allowed to delete visits, any
+    visit they see."""
+    return principal.role is not Role.expert or owns_visit(principal, visit)
+
+
+def may_change_result(principal: Principal, result: Result) -> bool:
+    """An enterprise's own users change its results until they are verified; the other roles
+    allowed to update results, any result they see."""
+    return principal.role is not Role.sme or result.verified_at is None
 
 
 def _own_org(principal: Principal) -> UUID | None:

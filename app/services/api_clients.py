@@ -16,7 +16,7 @@ from app.models.types import Role
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import crud
-from app.services.access import Action, Resource, get_visible, require
+from app.services.access import Action, Resource, get_visible, own_organisation_named, require
 
 
 async def list_api_clients(
@@ -42,11 +42,11 @@ async def create_api_client(session: AsyncSession, principal: Principal, data: A
             raise Unprocessable("admins name the organisation_id", loc=("body", "organisation_id"))
         org_id: UUID | None = data.organisation_id
     else:
-        if data.organisation_id not in (None, principal.organisation_id):
+        org_id = own_organisation_named(principal, data.organisation_id)
+        if org_id is None:
             raise Unprocessable(
                 "you create API clients for your own organisation only", loc=("body", "organisation_id")
             )
-        org_id = principal.organisation_id
     org = await session.get(Organisation, org_id) if org_id else None
     if org is None:
         raise Unprocessable("organisation not found", loc=("body", "organisation_id"))

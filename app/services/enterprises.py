@@ -17,7 +17,7 @@ from app.models.users import User
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
-from app.services.access import Action, Resource, get_visible, require
+from app.services.access import Action, Resource, get_visible, own_organisation_named, require
 from app.services.locking import get_for_write, lock_enterprise
 
 
@@ -73,10 +73,10 @@ async def create_enterprise(session: AsyncSession, principal: Principal, data: E
         partner = await session.get(Organisation, data.partner_id) if data.partner_id else None
         if partner is None or partner.kind is not OrganisationKind.partner:
             raise Unprocessable("partner_id must name an implementing partner organisation", loc=("body", "partner_id"))
-    elif data.partner_id not in (None, principal.organisation_id):
+    elif (own := own_organisation_named(principal, data.partner_id)) is None:
         raise Unprocessable("partners create enterprises of their own organisation only", loc=("body", "partner_id"))
     else:
-        values["partner_id"] = principal.organisation_id
+        values["partner_id"] = own
     return await crud.insert(session, principal, Enterprise(**values), "enterprise already exists")
 
 

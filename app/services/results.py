@@ -23,7 +23,7 @@ from app.models.types import Role
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
-from app.services.access import Action, Resource, get_visible, require, scoped
+from app.services.access import Action, Resource, get_visible, may_change_result, require, scoped
 from app.services.enterprises import ensure_caller_certified
 from app.services.locking import get_for_write, lock_enterprise
 from app.services.reference import PERCENT, metric_by_code
@@ -145,7 +145,7 @@ async def update_result(
     a verification vouched for (metric, period, value), the verification is withdrawn."""
     result = await get_for_write(session, principal, Result, result_id)
     require(principal, Resource.results, Action.update)
-    if principal.role is Role.sme and result.verified_at is not None:
+    if not may_change_result(principal, result):
         raise Forbidden("a verified result can no longer be changed by the enterprise")
     ensure_match(if_match, crud.etag(result))
     changes = data.model_dump(exclude_unset=True)

@@ -27,7 +27,7 @@ from app.models.types import OrganisationKind, Role
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
-from app.services.access import Action, Resource, get_visible, require, scoped
+from app.services.access import Action, Resource, get_visible, own_organisation_named, require, scoped
 from app.services.locking import get_for_write, lock_enterprise
 
 DUPLICATE = "a pending or active link between this enterprise and this buyer already exists; revoke it first"
@@ -64,12 +64,12 @@ async def create_link(session: AsyncSession, principal: Principal, data: Supplie
 
 async def _invite(session: AsyncSession, principal: Principal, data: SupplierLinkCreate) -> SupplierLink:
     """A buyer asks an enterprise for access: `pending` until an SME user accepts."""
-    if data.buyer_id not in (None, principal.organisation_id):
+    buyer_id = own_organisation_named(principal, data.buyer_id)
+    if buyer_id is None:
         raise Unprocessable("a buyer invites on behalf of its own organisation only", loc=("body", "buyer_id"))
     if not await lock_enterprise(session, data.enterprise_id):
         raise Unprocessable("enterprise_id unknown", loc=("body", "enterprise_id"))
-    assert principal.organisation_id is not None
-    link = SupplierLink(enterprise_id=data.enterprise_id, buyer_id=principal.organisation_id, status=LinkStatus.pending)
+    link = SupplierLink(enterprise_id=data.enterprise_id, buyer_id=buyer_id, status=LinkStatus.pending)
     return await crud.insert(session, principal, link, DUPLICATE)
 
 

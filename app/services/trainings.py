@@ -21,7 +21,7 @@ from app.models.users import User
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
-from app.services.access import Action, Resource, get_visible, require
+from app.services.access import Action, Resource, get_visible, own_organisation_named, require
 from app.services.enterprises import ensure_certified
 
 NOT_NULL = ("module", "title", "start_date", "end_date", "status", "trainer_ids")
@@ -95,9 +95,10 @@ async def _partner_of_new_training(session: AsyncSession, principal: Principal, 
         if partner is None or partner.kind is not OrganisationKind.partner:
             raise Unprocessable("partner_id must name an implementing partner organisation", loc=("body", "partner_id"))
         return partner.id
-    if partner_id not in (None, principal.organisation_id) or principal.organisation_id is None:
+    own = own_organisation_named(principal, partner_id)
+    if own is None:
         raise Unprocessable("partners create trainings of their own organisation only", loc=("body", "partner_id"))
-    return principal.organisation_id
+    return own
 
 
 async def list_trainings(

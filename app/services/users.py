@@ -20,7 +20,17 @@ from app.pagination import PageParams
 from app.principal import Principal
 from app.ratelimit import Backoff
 from app.services import audit, crud
-from app.services.access import Action, Resource, get_visible, require, scoped
+from app.services.access import (
+    PARTNER_MANAGED_ROLES,
+    Action,
+    Resource,
+    get_visible,
+    is_self,
+    may_manage_user,
+    own_organisation_named,
+    require,
+    scoped,
+)
 from app.services.auth import Throttle, normalise_email, password_matches, revoke_all_for_user
 
 log = logging.getLogger("app.users")
@@ -30,7 +40,6 @@ ORG_KIND_OF_ROLE = {
     Role.expert: OrganisationKind.partner,
     Role.buyer: OrganisationKind.buyer,
 }
-PARTNER_MANAGED_ROLES = frozenset({Role.expert, Role.sme})
 SELF_EDITABLE = frozenset({"password", "current_password", "full_name"})
 
 
@@ -63,9 +72,10 @@ async def _check_affiliation(session: AsyncSession, principal: Principal, data: 
         if data.role not in PARTNER_MANAGED_ROLES:
             raise Forbidden("partners create expert and SME users only")
         if data.role is Role.expert:
-            if data.organisation_id not in (None, principal.organisation_id):
+            own = own_organisation_named(principal, data.organisation_id)
+            if own is None:
                 raise Forbidden("partners create experts of their own organisation only")
-            values["organisation_id"] = principal.organisation_id
+            values["organisation_id"] = own
     if data.certified_until is not None and data.role is not Role.expert:
         raise Unprocessable("only experts carry certified_until", loc=("body", "certified_until"))
     wanted_kind = ORG_KIND_OF_ROLE.get(data.role)
@@ -129,16 +139,6 @@ async def create_user(
     return created
 
 
-def _may_manage(principal: Principal, user: User) -> bool:
-    if principal.is_admin:
-        return True
-    return (
-        principal.role is Role.partner
-        and user.role in PARTNER_MANAGED_ROLES
-        and (user.organisation_id == principal.organisation_id or user.role is Role.sme)
-    )
-
-
 async def _confirm_current_password(guard: Throttle, user: User, current: str | None) -> None:
     """Changing one's own password takes the current one: a stolen access token alone must not
     turn into a permanent takeover. Wrong answers count against the login throttle."""
@@ -167,14 +167,14 @@ async def update_user(
 ) -> User:
     user = await get_visible(session, principal, User, user_id, for_update=True)
     changes = data.model_dump(exclude_unset=True)
-    is_self = principal.kind == "user" and principal.id == user.id
-    if not _may_manage(principal, user) and not (is_self and set(changes) <= SELF_EDITABLE):
+    own = is_self(principal, user)
+    if not may_manage_user(principal, user) and not (own and set(changes) <= SELF_EDITABLE):
         raise Forbidden("you may change only your own password and name")
     if "certified_until" in changes and user.role is not Role.expert:
         raise Unprocessable("only experts carry certified_until", loc=("body", "certified_until"))
     current = changes.pop("current_password", None)
     if "password" in changes:
-        if not is_self:
+        if not own:
             raise Unprocessable(
                 f"set another user's password with POST /v1/users/{user.id}/password-reset", loc=("body", "password")
             )
@@ -191,9 +191,9 @@ async def reset_password(session: AsyncSession, principal: Principal, user_id: U
     """An administrator (anyone) or partner (the experts and SME users it manages) sets another
     user's password: ends that user's sessions; audited as `password_reset`."""
     user = await get_visible(session, principal, User, user_id, for_update=True)
-    if user.id == principal.id and principal.kind == "user":
+    if is_self(principal, user):
         raise Forbidden("change your own password with PATCH and your current_password")
-    if not _may_manage(principal, user):
+    if not may_manage_user(principal, user):
         raise Forbidden("you may not reset this user's password")
     changes: dict[str, Any] = {"password_hash": await security.hash_password_async(data.password)}
     await _end_sessions(session, user, changes)
@@ -207,6 +207,6 @@ async def reset_password(session: AsyncSession, principal: Principal, user_id: U
 
 async def delete_user(session: AsyncSession, principal: Principal, user_id: UUID) -> None:
     user = await get_visible(session, principal, User, user_id, for_update=True)
-    if not _may_manage(principal, user) or user.id == principal.id:
+    if not may_manage_user(principal, user) or is_self(principal, user):
         raise Forbidden("you may not delete this user")
     await crud.delete(session, principal, user, "the user")

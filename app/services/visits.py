@@ -21,7 +21,15 @@ from app.models.visits import Visit, VisitCreate, VisitIdea, VisitUpdate
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
-from app.services.access import Action, Resource, get_visible, require
+from app.services.access import (
+    Action,
+    Resource,
+    get_visible,
+    may_delete_visit,
+    rechecks_visiting_expert,
+    require,
+    visiting_expert,
+)
 from app.services.enterprises import ensure_certified
 from app.services.ideas import enterprise_for_body
 from app.services.locking import get_for_write, lock_enterprise
@@ -48,10 +56,7 @@ async def _visiting_expert(
     session: AsyncSession, principal: Principal, enterprise_id: UUID, expert_id: UUID | None
 ) -> UUID:
     """The expert of a visit: the caller for an expert; assigned to the enterprise and certified."""
-    if principal.role is Role.expert:
-        if expert_id not in (None, principal.id):
-            raise Forbidden("experts record their own visits only")
-        expert_id = principal.id
+    expert_id = visiting_expert(principal, expert_id)
     if expert_id is None:
         raise Unprocessable("expert_id is required: name the visiting expert", loc=("body", "expert_id"))
     expert = await session.get(User, expert_id)
@@ -148,7 +153,7 @@ async def update_visit(
     for required in ("scheduled_at", "kind", "status", "expert_id", "idea_ids"):
         if required in data.model_fields_set and getattr(data, required) is None:
             raise Unprocessable(f"{required} cannot be null", loc=("body", required))
-    if principal.role is Role.expert or changes.get("expert_id", visit.expert_id) != visit.expert_id:
+    if rechecks_visiting_expert(principal, visit, changes.get("expert_id", visit.expert_id)):
         changes["expert_id"] = await _visiting_expert(
             session, principal, visit.enterprise_id, changes.get("expert_id", visit.expert_id)
         )
@@ -171,6 +176,6 @@ async def update_visit(
 async def delete_visit(session: AsyncSession, principal: Principal, visit_id: UUID) -> None:
     visit = await get_for_write(session, principal, Visit, visit_id)
     require(principal, Resource.visits, Action.delete)
-    if principal.role is Role.expert and visit.expert_id != principal.id:
+    if not may_delete_visit(principal, visit):
         raise Forbidden("experts delete their own visits only")
     await crud.delete(session, principal, visit, "the visit")
