@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
     from app.config import Settings
+    from app.db import Database
     from app.services.demo import DemoSummary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,16 @@ def _settings() -> Settings:
     from app.config import get_settings
 
     return get_settings()
+
+
+def open_database(url: str) -> Database:
+    """The CLI's set-up for commands that write: the before-commit hooks the server installs
+    (progress records kept current), then the database at `url`."""
+    from app.db import Database
+    from app.services import progress
+
+    progress.install()
+    return Database(url, _settings())
 
 
 def resolve_database_url() -> str:
@@ -138,7 +149,6 @@ def cmd_migrate(_: argparse.Namespace) -> None:
 
 
 def cmd_create_user(args: argparse.Namespace) -> None:
-    from app.db import Database
     from app.models.types import Role
     from app.models.users import UserCreate
     from app.principal import Principal
@@ -159,7 +169,7 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     system = Principal(kind="user", id=UUID(int=0), role=Role.admin)
 
     async def run() -> str:
-        database = Database(url, _settings())
+        database = open_database(url)
         try:
             async with database.sessionmaker() as session:
                 user = await users.create_user(session, system, data)
@@ -185,17 +195,16 @@ def cmd_export_openapi(args: argparse.Namespace) -> None:
 def load_demo_data(url: str, at_start: bool = False) -> DemoSummary | None:
     """Load the demo world and commit. `at_start`: as `serve` does, only into a database
     without enterprises (None for any other), describing a demo world already there."""
-    from app.db import Database, finish
     from app.services import demo
 
     demo.refuse_in_production(_settings().environment)
 
     async def run() -> DemoSummary | None:
-        database = Database(url, _settings())
+        database = open_database(url)
         try:
             async with database.sessionmaker() as session:
                 summary = await (demo.load_demo_at_start(session) if at_start else demo.load_demo(session))
-                await finish(session)
+                await session.commit()
                 return summary
         finally:
             await database.dispose()

@@ -1,4 +1,5 @@
-"""Async engine, session factory and the one place that commits."""
+"""Async engine, session factory and the one session type, whose commit runs the
+before-commit hooks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.orm.session import Session
 
 from app.config import Settings
 
@@ -36,7 +38,7 @@ class Database:
             connect_args={"server_settings": self.server_settings, "timeout": 5},
         )
         event.listen(self.engine.sync_engine, "handle_error", _detect_dropped_connection)
-        self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(self.engine, class_=ProgrammeSession, expire_on_commit=False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -74,10 +76,16 @@ _before_commit: list[BeforeCommit] = []
 
 def before_commit(hook: BeforeCommit) -> BeforeCommit:
     """Register a step that runs in every transaction right before it commits (derived data
-    such as progress records); it must return quickly when it has nothing to do."""
+    such as progress records); it must return quickly when it has nothing to do. Registered
+    at start-up (`create_app`, the CLI's `open_database`), never on import."""
     if hook not in _before_commit:
         _before_commit.append(hook)
     return hook
+
+
+def before_commit_hooks() -> tuple[BeforeCommit, ...]:
+    """The steps registered so far, in the order they run."""
+    return tuple(_before_commit)
 
 
 async def run_before_commit(session: AsyncSession) -> None:
@@ -85,13 +93,29 @@ async def run_before_commit(session: AsyncSession) -> None:
         await hook(session)
 
 
-async def finish(session: AsyncSession) -> None:
-    """The one way a transaction ends successfully: derived data first, then commit."""
-    await run_before_commit(session)
+class ProgrammeSyncSession(Session):
+    """The synchronous session under a `ProgrammeSession`: the class flush listeners of
+    derived data (app.services.progress) are registered on."""
+
+
+class ProgrammeSession(AsyncSession):
+    """The session type of the code base (requests, CLI, start-up, background tasks, tests):
+    `commit()` runs the before-commit hooks first, so no commit skips derived data.
+    tests/test_sessions.py refuses any other session type in app/."""
+
+    sync_session_class = ProgrammeSyncSession
+
+    async def commit(self) -> None:
+        await run_before_commit(self)
+        await super().commit()
+
+
+async def finish(session: ProgrammeSession) -> None:
+    """End a transaction successfully: the same as `session.commit()`, derived data first."""
     await session.commit()
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[ProgrammeSession]:
     """One transaction per request: commit when the handler returned, roll back otherwise.
 
     Declared with `scope="function"` (see deps.py) so the commit happens before the
@@ -103,7 +127,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with database.sessionmaker() as session:
         try:
             yield session
-            await finish(session)
+            await session.commit()
         except BaseException:
             await session.rollback()
             raise
@@ -134,7 +158,7 @@ def transaction(database: Database) -> Callable[[], AbstractAsyncContextManager[
         async with database.sessionmaker() as session:
             try:
                 yield session
-                await finish(session)
+                await session.commit()
             except BaseException:
                 await session.rollback()
                 raise

@@ -53,6 +53,7 @@ from app.routers import (
 )
 from app.services import auth as auth_service
 from app.services import idempotency as idempotency_service
+from app.services import progress as progress_service
 from app.services.idempotency import IdempotentReplay
 
 log = logging.getLogger("app")
@@ -146,6 +147,7 @@ EXPOSED_HEADERS = [
 def create_app(settings: Settings | None = None, database: Database | None = None) -> ProgrammeAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    progress_service.install()
     security.configure_password_pool(settings.password_hash_threads)
     app = ProgrammeAPI(
         title="SCORE4Climate Programme API",

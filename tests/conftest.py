@@ -17,9 +17,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
 from alembic import command  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.db import Database, ReadOnly, get_session, run_before_commit  # noqa: E402
+from app.db import Database, ProgrammeSession, ReadOnly, get_session, run_before_commit  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import metadata  # noqa: E402
+from app.services import progress  # noqa: E402
 from tests import dbsetup  # noqa: E402
 from tests.factories import Factory  # noqa: E402
 
@@ -61,6 +62,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture(scope="session")
 async def database(settings: Settings) -> AsyncIterator[Database]:
     assert settings.database_url
+    progress.install()  # as create_app and the CLI do at start-up
     db = Database(settings.database_url, settings)
     yield db
     await db.dispose()
@@ -76,7 +78,7 @@ async def session(database: Database) -> AsyncIterator[AsyncSession]:
     """A session inside an outer transaction that is rolled back after the test."""
     async with database.engine.connect() as conn:
         outer = await conn.begin()
-        async with AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint") as s:
+        async with ProgrammeSession(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint") as s:
             yield s
         await outer.rollback()
 

@@ -3,7 +3,8 @@
 Keeping them current. A `before_flush` listener notes the enterprise of every object written
 in a session (anything with an `enterprise_id`, the enterprise itself, a training's enrolled
 enterprises, or everything when reference data changes). Right before the transaction
-commits (`app.db.finish`), `refresh_pending` recomputes those records in one SQL statement.
+commits (`app.db.ProgrammeSession.commit`), `refresh_pending` recomputes those records in one
+SQL statement. Both are registered by `install()` at start-up, not on import.
 
 Why incremental sync misses nothing. The refresh first takes one transaction-scoped advisory
 lock (after the enterprises' key-share locks; the lock order is in locking.py) and only then
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import ReadOnly, before_commit
+from app.db import ProgrammeSyncSession, ReadOnly, before_commit
 from app.errors import NotFound, ServiceUnavailable, Unauthorized
 from app.http import etag_matches
 from app.models.api_clients import ApiClient
@@ -81,13 +82,11 @@ def _note(session: Session, objects: Iterable[Any]) -> bool:
     return noted
 
 
-@event.listens_for(Session, "before_flush")
 def _collect(session: Session, _ctx: Any, _instances: Any) -> None:
     if _note(session, [*session.new, *session.dirty, *session.deleted]):
         session.info["progress_pending"] = True
 
 
-@before_commit
 async def refresh_pending(session: AsyncSession) -> None:
     """Recompute the records noted in this transaction (runs right before commit)."""
     if session.new or session.dirty or session.deleted:
@@ -104,6 +103,15 @@ async def refresh_pending(session: AsyncSession) -> None:
     if everything:
         ids.update((await session.exec(select(Enterprise.id))).all())
     await refresh(session, ids)
+
+
+def install() -> None:
+    """Keep progress records current in every `ProgrammeSession` of the process: note what a
+    flush writes, refresh the noted records right before commit. Called at start-up
+    (`create_app`, the CLI's `open_database`); calling it again changes nothing."""
+    if not event.contains(ProgrammeSyncSession, "before_flush", _collect):
+        event.listen(ProgrammeSyncSession, "before_flush", _collect)
+    before_commit(refresh_pending)
 
 
 async def refresh(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None:
