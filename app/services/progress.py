@@ -35,9 +35,10 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB, aggregate_order_by
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -518,53 +519,111 @@ async def stream_csv(items: list[bytes]) -> AsyncIterator[bytes]:
         yield csv_lines([], header=True)
 
 
-PORTFOLIO = """
-WITH rec AS (SELECT record FROM progress_records p WHERE {scope}),
-m AS (
-    SELECT x->>'metric' AS metric, x->>'unit' AS unit, x->>'direction' AS direction,
-           (x->>'change_abs')::float8 AS change_abs, (x->>'change_pct')::float8 AS change_pct,
-           (x->>'improved')::boolean AS improved
-    FROM rec, jsonb_array_elements(rec.record->'metrics') x
-    WHERE x->'baseline' <> 'null'::jsonb AND x->'latest' <> 'null'::jsonb
-),
-per_metric AS (
-    SELECT metric, min(unit) AS unit, min(direction) AS direction, count(*) AS measured,
-           count(*) FILTER (WHERE improved) AS improved,
-           round(sum(change_abs)::numeric, 2)::float8 AS total_abs,
-           round((percentile_cont(0.5) WITHIN GROUP (ORDER BY change_abs))::numeric, 2)::float8 AS median_abs,
-           round((percentile_cont(0.5) WITHIN GROUP (ORDER BY change_pct))::numeric, 2)::float8 AS median_pct
-    FROM m GROUP BY metric
-),
-modules AS (
-    SELECT x AS module, count(*) AS n FROM rec, jsonb_array_elements_text(rec.record->'programme'->'modules_completed') x
-    GROUP BY x
-),
-ideas AS (
-    SELECT k AS status, sum(v::int) AS n FROM rec, jsonb_each_text(rec.record->'ideas'->'by_status') AS e(k, v) GROUP BY k
-)
-SELECT jsonb_build_object(
-    'enterprises', (SELECT count(*) FROM rec),
-    'modules_completed', coalesce((SELECT jsonb_object_agg(module, n) FROM modules), '{{}}'::jsonb),
-    'ideas_by_status', coalesce((SELECT jsonb_object_agg(status, n) FROM ideas), '{{}}'::jsonb),
-    'metrics', coalesce((SELECT jsonb_agg(jsonb_build_object(
-        'metric', metric, 'unit', unit, 'direction', direction, 'enterprises_measured', measured,
-        'enterprises_improved', improved, 'total_change_abs', total_abs, 'median_change_abs', median_abs,
-        'median_change_pct', median_pct) ORDER BY metric) FROM per_metric), '[]'::jsonb),
-    'total_reduction_tco2e_per_year', coalesce((SELECT round(sum((record->'emissions'->>'reduction_tco2e_per_year')::numeric), 2)
-                                               FROM rec), 0)::float8
-)::text
-"""
+RECORDS: sa.Table = ProgressRecord.__table__  # type: ignore[attr-defined]
+FLOAT8: DOUBLE_PRECISION[float] = DOUBLE_PRECISION()
+
+
+JSON_NULL = sa.cast(sa.literal("null", sa.Text), JSONB)
+"""JSON's `null` (a key present without a value), not SQL's NULL."""
+
+
+def _rounded(value: Any) -> Any:
+    """`round(value::numeric, 2)::float8`: two decimals, answered as a JSON number."""
+    return sa.cast(sa.func.round(sa.cast(value, sa.Numeric), 2), FLOAT8)
+
+
+def _median(value: Any) -> Any:
+    return _rounded(sa.func.percentile_cont(sa.literal(0.5, FLOAT8)).within_group(value))
+
+
+def portfolio_query(scope: ColumnElement[bool]) -> Select[tuple[str]]:
+    """The portfolio of the records within `scope`, as JSON text: one statement, aggregated
+    in PostgreSQL from the stored records."""
+    rec = sa.select(RECORDS.c.record).where(scope).cte("rec")
+    metrics = sa.func.jsonb_array_elements(rec.c.record["metrics"]).table_valued(sa.column("value", JSONB)).alias("x")
+    x = metrics.c.value
+    m = (
+        sa.select(
+            x["metric"].astext.label("metric"),
+            x["unit"].astext.label("unit"),
+            x["direction"].astext.label("direction"),
+            sa.cast(x["change_abs"].astext, FLOAT8).label("change_abs"),
+            sa.cast(x["change_pct"].astext, FLOAT8).label("change_pct"),
+            sa.cast(x["improved"].astext, sa.Boolean).label("improved"),
+        )
+        .select_from(rec)
+        .join(metrics, sa.true())
+        .where(x["baseline"] != JSON_NULL, x["latest"] != JSON_NULL)
+        .cte("m")
+    )
+    per_metric = (
+        sa.select(
+            m.c.metric,
+            sa.func.min(m.c.unit).label("unit"),
+            sa.func.min(m.c.direction).label("direction"),
+            sa.func.count().label("measured"),
+            sa.func.count().filter(m.c.improved).label("improved"),
+            _rounded(sa.func.sum(m.c.change_abs)).label("total_abs"),
+            _median(m.c.change_abs).label("median_abs"),
+            _median(m.c.change_pct).label("median_pct"),
+        )
+        .group_by(m.c.metric)
+        .cte("per_metric")
+    )
+    completed = rec.c.record["programme"]["modules_completed"]
+    each_module = sa.func.jsonb_array_elements_text(completed).table_valued("value").alias("x")
+    modules = (
+        sa.select(each_module.c.value.label("module"), sa.func.count().label("n"))
+        .select_from(rec)
+        .join(each_module, sa.true())
+        .group_by(each_module.c.value)
+        .cte("modules")
+    )
+    by_status = sa.func.jsonb_each_text(rec.c.record["ideas"]["by_status"]).table_valued("k", "v").render_derived("e")
+    ideas = (
+        sa.select(by_status.c.k.label("status"), sa.func.sum(sa.cast(by_status.c.v, sa.Integer)).label("n"))
+        .select_from(rec)
+        .join(by_status, sa.true())
+        .group_by(by_status.c.k)
+        .cte("ideas")
+    )
+    metric_object = sa.func.jsonb_build_object(
+        "metric", per_metric.c.metric,
+        "unit", per_metric.c.unit,
+        "direction", per_metric.c.direction,
+        "enterprises_measured", per_metric.c.measured,
+        "enterprises_improved", per_metric.c.improved,
+        "total_change_abs", per_metric.c.total_abs,
+        "median_change_abs", per_metric.c.median_abs,
+        "median_change_pct", per_metric.c.median_pct,
+    )  # fmt: skip
+    reduction = rec.c.record["emissions"]["reduction_tco2e_per_year"].astext
+    body = sa.func.jsonb_build_object(
+        "enterprises", sa.select(sa.func.count()).select_from(rec).scalar_subquery(),
+        "modules_completed", sa.func.coalesce(
+            sa.select(sa.func.jsonb_object_agg(modules.c.module, modules.c.n)).scalar_subquery(),
+            sa.func.jsonb_build_object(),
+        ),
+        "ideas_by_status", sa.func.coalesce(
+            sa.select(sa.func.jsonb_object_agg(ideas.c.status, ideas.c.n)).scalar_subquery(),
+            sa.func.jsonb_build_object(),
+        ),
+        "metrics", sa.func.coalesce(
+            sa.select(sa.func.jsonb_agg(aggregate_order_by(metric_object, per_metric.c.metric))).scalar_subquery(),
+            sa.func.jsonb_build_array(),
+        ),
+        "total_reduction_tco2e_per_year", sa.cast(
+            sa.func.coalesce(
+                sa.select(sa.func.round(sa.func.sum(sa.cast(reduction, sa.Numeric)), 2)).scalar_subquery(), 0
+            ),
+            FLOAT8,
+        ),
+    )  # fmt: skip
+    return sa.select(sa.cast(body, sa.Text))
 
 
 async def portfolio(session: AsyncSession, principal: Principal) -> bytes:
     """Aggregates over the caller's enterprises, computed in PostgreSQL from the stored records."""
     require(principal, Resource.progress, Action.read)
-    if principal.is_admin:
-        sql, params = PORTFOLIO.format(scope="true"), {}
-    else:
-        ids_query = visible_enterprise_ids(principal)
-        compiled = ids_query.compile(compile_kwargs={"literal_binds": False})
-        sql = PORTFOLIO.format(scope=f"p.enterprise_id IN ({compiled})")
-        params = dict(compiled.params)
-    result = await session.exec(sa.text(sql).bindparams(**params))  # type: ignore[call-overload]
-    return str(result.scalar_one()).encode()
+    scope = sa.true() if principal.is_admin else RECORDS.c.enterprise_id.in_(visible_enterprise_ids(principal))
+    return str(await session.scalar(portfolio_query(scope))).encode()
