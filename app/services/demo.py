@@ -426,7 +426,7 @@ def refuse_in_production(environment: str | None = None) -> None:
 
 
 async def load_demo(session: AsyncSession, *, environment: str | None = None) -> DemoSummary:
-    """Create the demo world (flushed, not committed: the caller commits with `app.db.finish`).
+    """Create the demo world (flushed, not committed: the caller commits).
 
     Under the start-up lock until the caller's transaction ends: of several loads at once, one
     creates the world and the others, let through after its commit, find it there."""

@@ -12,7 +12,7 @@ assignments — takes its row locks in this order and holds them until it commit
    whatever the write inserts, updates or deletes. The foreign-key checks of those statements
    take `FOR KEY SHARE` on the rows they reference (the enterprise, an idea, a visit, a
    training, a user), which `FOR NO KEY UPDATE` does not block.
-3. **At commit** (`app.db.finish`), the progress refresh (`app.services.progress.refresh`):
+3. **At commit** (`app.db.ProgrammeSession.commit`), the progress refresh (`app.services.progress.refresh`):
    `FOR KEY SHARE` on every enterprise whose record it recomputes, in id order
    (`share_enterprises`), which waits only for an enterprise being deleted; then the global
    progress lock (a transaction-scoped advisory lock); then the `progress_records` rows.
