@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,7 +52,8 @@ class RateLimiter(Protocol):
 class MemoryRateLimiter:
     """Good for one process. Several workers each keep their own counts: use Redis then."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock  # the login throttle's clock (tests freeze it)
         self._counts: dict[tuple[str, int], int] = {}
         self._attempts: dict[str, tuple[int, float, float]] = {}  # key → (count, wait until, last seen)
         self._last_sweep = 0.0
@@ -74,7 +76,7 @@ class MemoryRateLimiter:
 
     async def attempt(self, key: str, backoff: Backoff) -> int:
         # No await between reading and writing: atomic on the event loop.
-        now = time.monotonic()
+        now = self._clock()
         count, until, seen = self._attempts.get(key, (0, 0.0, now))
         if now - seen > backoff.memory:
             count, until = 0, 0.0
