@@ -95,7 +95,7 @@ async def run_before_commit(session: AsyncSession) -> None:
 
 class ProgrammeSyncSession(Session):
     """The synchronous session under a `ProgrammeSession`: the class flush listeners of
-    derived data (app.services.progress) are registered on."""
+    derived data (the progress records service) are registered on."""
 
 
 class ProgrammeSession(AsyncSession):
