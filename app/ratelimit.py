@@ -53,13 +53,13 @@ class MemoryRateLimiter:
     """Good for one process. Several workers each keep their own counts: use Redis then."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock  # the login throttle's clock (tests freeze it)
+        self.clock = clock  # seconds, for the windows and the login throttle (tests freeze it)
         self._counts: dict[tuple[str, int], int] = {}
         self._attempts: dict[str, tuple[int, float, float]] = {}  # key → (count, wait until, last seen)
         self._last_sweep = 0.0
 
     def _window(self, window_seconds: int) -> tuple[int, int]:
-        now = time.time()
+        now = self.clock()
         window = int(now // window_seconds)
         if now - self._last_sweep > 60:
             self._last_sweep = now
@@ -76,7 +76,7 @@ class MemoryRateLimiter:
 
     async def attempt(self, key: str, backoff: Backoff) -> int:
         # No await between reading and writing: atomic on the event loop.
-        now = self._clock()
+        now = self.clock()
         count, until, seen = self._attempts.get(key, (0, 0.0, now))
         if now - seen > backoff.memory:
             count, until = 0, 0.0
