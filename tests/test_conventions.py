@@ -397,7 +397,8 @@ async def test_concurrent_requests_with_one_key_create_one_row(live_client, live
 
 
 async def test_rate_limit_gives_429_with_retry_after(database_url):
-    async with separate_app(database_url, rate_limit_per_minute=3) as (_, c):
+    async with separate_app(database_url, rate_limit_per_minute=3) as (app, c):
+        app.state.limiter.clock = lambda: 6000.0  # one fixed one-minute window throughout
         statuses = [(await c.get("/v1/me")).status_code for _ in range(3)]
         assert statuses == [401, 401, 401]
         r = await c.get("/v1/me")
