@@ -123,14 +123,8 @@ async def get_session(request: Request) -> AsyncIterator[ProgrammeSession]:
     transaction that loses to a concurrent one (a deadlock) is rolled back here and the whole
     request runs again on a new session (middleware.TransactionRetryMiddleware).
     """
-    database: Database = request.app.state.db
-    async with database.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with unit_of_work(request.app.state.db) as session:
+        yield session
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,18 +146,21 @@ READ_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutEr
 """What the driver raises when the database is away, slow or the connection dropped."""
 
 
-def transaction(database: Database) -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
-    @asynccontextmanager
-    async def writing() -> AsyncIterator[AsyncSession]:
-        async with database.sessionmaker() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+@asynccontextmanager
+async def unit_of_work(database: Database) -> AsyncIterator[ProgrammeSession]:
+    """One transaction on a new session: committed (before-commit hooks included) when the
+    block ends, rolled back on any error."""
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
 
-    return writing
+
+def transaction(database: Database) -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
+    return lambda: unit_of_work(database)
 
 
 def reads_of(database: Database) -> Reads:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
 from fastapi.security import HTTPBearer, OAuth2
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -120,3 +121,13 @@ async def idempotency_key(
 
 
 IdempotencyDep = Annotated[idempotency_service.IdempotencyKey | None, Depends(idempotency_key)]
+
+
+def all_dependants(dependant: Dependant) -> list[Dependant]:
+    """A route's dependency tree, flattened (the route's own first)."""
+    found, pending = [], [dependant]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(current.dependencies)
+    return found

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
 from app.db import get_session, read_only
-from app.deps import current_claims, current_principal
+from app.deps import all_dependants, current_claims, current_principal
 from app.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.middleware import BodyGuardMiddleware
 
@@ -224,17 +223,8 @@ class Traits:
         return self.single_object or (self.method == "GET" and "If-None-Match" in self.header_names)
 
 
-def _dependants(dependant: Dependant) -> list[Dependant]:
-    found, pending = [], [dependant]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        pending.extend(current.dependencies)
-    return found
-
-
 def traits(route: RouteContext, method: str) -> Traits:
-    every = _dependants(route.dependant)
+    every = all_dependants(route.dependant)
     calls = {d.call for d in every}
     params = [p for d in every for p in (*d.path_params, *d.query_params, *d.header_params, *d.cookie_params)]
     shown = [p for p in params if getattr(p.field_info, "include_in_schema", True)]

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Header, Request, Response
-from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -27,7 +26,7 @@ from starlette.types import Scope
 
 from app.config import Settings
 from app.db import READ_ERRORS, ReadOnly, Reads
-from app.deps import CurrentClaims, CurrentPrincipal, ReadOnlyDep, SessionDep, bearer_token
+from app.deps import CurrentClaims, CurrentPrincipal, ReadOnlyDep, SessionDep, all_dependants, bearer_token
 from app.errors import ServiceUnavailable
 from app.http import CSV, JSON, etag_for, representation_response, wants_csv
 from app.models.progress import Portfolio, ProgressPage, ProgressRecordPublic
@@ -128,21 +127,12 @@ class ReadRoute(Route):
         return match, child
 
 
-def _flat(dependant: Dependant) -> list[Dependant]:
-    found, pending = [], [dependant]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        pending.extend(current.dependencies)
-    return found
-
-
 class Parameters:
     """A declared route's path, query and header parameters, validated by FastAPI's own
     function: the same values, and the same 422 (`RequestValidationError`), as on the route."""
 
     def __init__(self, declared: APIRoute) -> None:
-        every = _flat(declared.dependant)
+        every = all_dependants(declared.dependant)
         self.path = [p for d in every for p in d.path_params]
         self.query = [p for d in every for p in d.query_params]
         self.header = [p for d in every for p in d.header_params]
