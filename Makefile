@@ -32,10 +32,10 @@ docs: $(STAMP) ## build the documentation site from docs/ into site/ (strict: a 
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 fuzz: $(STAMP) ## Schemathesis over every operation and role with many examples (FUZZ_EXAMPLES, default 100)
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_COVERAGE=1 $(BIN)/pytest -p no:cacheprovider -n auto tests/test_fuzz.py
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} FUZZ_COVERAGE=1 $(BIN)/pytest -p no:cacheprovider -n auto tests/platform/test_fuzz.py
 
 sdk-check: $(STAMP) ## generate Kotlin and Swift clients (openapi-generator, Java 11+) and check their error models are typed
-	$(BIN)/pytest -p no:cacheprovider tests/test_sdks.py -k native
+	$(BIN)/pytest -p no:cacheprovider tests/operations/test_sdks.py -k native
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check app tests alembic bench loadtest

@@ -101,7 +101,7 @@ class ProgrammeSyncSession(Session):
 class ProgrammeSession(AsyncSession):
     """The session type of the code base (requests, CLI, start-up, background tasks, tests):
     `commit()` runs the before-commit hooks first, so no commit skips derived data.
-    tests/test_sessions.py refuses any other session type in app/."""
+    tests/platform/test_sessions.py refuses any other session type in app/."""
 
     sync_session_class = ProgrammeSyncSession
 

@@ -1,6 +1,6 @@
 """Does a response match what the OpenAPI document declares for its operation?
 
-Used by the tests that send real requests to every operation (tests/test_contract.py and the
+Used by the tests that send real requests to every operation (tests/platform/test_contract.py and the
 authorization table): each answer must have a declared status, the declared media type, and
 every header the document marks as required.
 """

@@ -7,7 +7,7 @@ Two halves, both data-driven:
 Services fetch through `get_visible` (nothing found → 404) and call `require`
 (found but the role may not do this → 403). Where a rule compares the caller with an
 object's owner beyond that (a partner's own experts, an expert's own visits), it is a named
-policy below ("Ownership policies"). Nothing else checks ownership: tests/test_access_lint.py
+policy below ("Ownership policies"). Nothing else checks ownership: tests/platform/test_access_lint.py
 refuses such comparisons anywhere else in app/services.
 """
 

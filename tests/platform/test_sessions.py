@@ -29,7 +29,7 @@ from app.models.enums import ResultSource
 from app.models.results import Result
 from tests.factories import Factory
 
-APP = Path(__file__).resolve().parent.parent / "app"
+APP = Path(__file__).resolve().parents[2] / "app"
 SESSION_CLASSES = frozenset({"AsyncSession", "Session"})
 SESSION_FACTORIES = frozenset({"sessionmaker", "async_sessionmaker", "scoped_session", "async_scoped_session"})
 THE_SESSION_TYPE = "ProgrammeSession"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-SERVICES = Path(__file__).resolve().parent.parent / "app" / "services"
+SERVICES = Path(__file__).resolve().parents[2] / "app" / "services"
 POLICY_MODULE = "access.py"
 
 CALLER_FIELDS = frozenset({"id", "organisation_id", "enterprise_id", "key"})

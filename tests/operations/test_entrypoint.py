@@ -7,7 +7,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-ENTRYPOINT = Path(__file__).resolve().parent.parent / "docker" / "entrypoint.sh"
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "docker" / "entrypoint.sh"
 
 
 def _fake_cli(tmp_path: Path, fail_migrate: bool = False) -> Path:

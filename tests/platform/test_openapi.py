@@ -199,7 +199,7 @@ def implied_statuses(doc: dict, method: str, path: str, op: dict) -> set[str]:
 
 
 def test_every_operation_declares_every_status_it_can_answer(app):
-    """Derived from what each operation is; tests/test_contract.py provokes each of them."""
+    """Derived from what each operation is; tests/platform/test_contract.py provokes each of them."""
     doc = app.openapi()
     wrong = []
     for method, path, op in operations(doc):

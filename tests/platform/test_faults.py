@@ -7,9 +7,9 @@ never on the server the rest of the suite uses.
 
 Concurrent writes covered elsewhere (not repeated here):
 - two concurrent transitions of one idea → one 200, the others 409:
-  tests/test_ideas.py::test_concurrent_transitions_only_one_wins
+  tests/programme/test_ideas.py::test_concurrent_transitions_only_one_wins
 - two concurrent POSTs with one Idempotency-Key → one row:
-  tests/test_conventions.py::test_concurrent_requests_with_one_key_create_one_row
+  tests/platform/test_conventions.py::test_concurrent_requests_with_one_key_create_one_row
 """
 
 from __future__ import annotations

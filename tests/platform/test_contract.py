@@ -7,7 +7,7 @@ that is too large (writes), a stale `If-Match` (updates), the current `ETag` in 
 (single-object reads); then every operation on an app whose rate limit is spent, and on one whose
 database cannot be reached. Each answer must have a declared status, media type and every
 required header (tests/contract.py), and each probe must get the status it is there to provoke.
-The authorization table (tests/test_authorization.py) checks the same for every role's answer.
+The authorization table (tests/platform/test_authorization.py) checks the same for every role's answer.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from app.main import create_app
 from tests.conftest import make_settings
 from tests.contract import mismatches
 from tests.factories import Factory
-from tests.test_authorization import EXPECT, OPS, Ctx, World, build_world
+from tests.platform.test_authorization import EXPECT, OPS, Ctx, World, build_world
 
 METHODS = ("get", "post", "put", "patch", "delete")
 WRITES = ("POST", "PUT", "PATCH")

@@ -45,7 +45,7 @@ from tests.factories_ideas import assign, idea, visit
 from tests.factories_results import result
 from tests.factories_supplier_links import make_link
 from tests.factories_trainings import make_enrollment, make_enterprise, make_training
-from tests.test_faults import assert_503, client_for, own_app, plain_url, wait_until_quiet
+from tests.platform.test_faults import assert_503, client_for, own_app, plain_url, wait_until_quiet
 
 CONFLICTS = "db_transaction_conflicts_total"
 

@@ -2,7 +2,7 @@
 stays a short front page whose links land on real pages, and the site in docs/ builds strictly.
 
 This is about the documentation site built by `make docs` (mkdocs, from docs/), not the
-interactive /docs of the running app (tests/test_docs_browser.py).
+interactive /docs of the running app (tests/operations/test_docs_browser.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README_MAX_LINES = 220
 
 # Built from parts so that this file does not match its own patterns.
