@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.enums import IdeaStatus, LinkStatus, Module, ResultSource
-from app.models.results import Result
 from app.models.supplier_links import SupplierLink
 from app.services import progress
 from tests.factories import Factory
 from tests.factories_ideas import enroll, enterprise, idea, training
+from tests.factories_results import result
 
 Y2023 = (date(2023, 1, 1), date(2023, 12, 31))
 H2025 = (date(2025, 1, 1), date(2025, 6, 30))
@@ -115,16 +115,15 @@ async def test_portfolio_agrees_with_the_records(client: httpx.AsyncClient, fact
         for metric, baseline, latest in figures:
             for value, period, is_baseline in ((baseline, Y2023, True), (latest, H2025, False)):
                 if value is not None:
-                    await factory.save(
-                        Result(
-                            enterprise_id=ent.id,
-                            metric=metric,
-                            period_start=period[0],
-                            period_end=period[1],
-                            value=value,
-                            is_baseline=is_baseline,
-                            source=ResultSource.expert,
-                        )
+                    await result(
+                        factory,
+                        ent,
+                        metric=metric,
+                        period_start=period[0],
+                        period_end=period[1],
+                        value=value,
+                        is_baseline=is_baseline,
+                        source=ResultSource.expert,
                     )
         for status in [IdeaStatus.proposed, IdeaStatus.implemented, IdeaStatus.verified][: n % 3 + 1]:
             await idea(factory, ent, status)
