@@ -64,9 +64,15 @@ async def insert(session: AsyncSession, principal: Principal, obj: M, conflict: 
 
 
 async def apply_changes(
-    session: AsyncSession, principal: Principal, obj: M, changes: Mapping[str, Any], if_match: str | None
+    session: AsyncSession,
+    principal: Principal,
+    obj: M,
+    changes: Mapping[str, Any],
+    if_match: str | None,
+    action: str = "update",
 ) -> M:
-    """Set the given fields after checking `If-Match`; bumps `updated_at` and audits a real change."""
+    """Set the given fields after checking `If-Match`; bumps `updated_at` and audits a real
+    change under `action` (a domain action such as `password_reset`, else `update`)."""
     ensure_match(if_match, etag(obj))
     columns = obj.__table__.c  # type: ignore[attr-defined]
     for field, value in changes.items():
@@ -84,7 +90,7 @@ async def apply_changes(
                 await session.flush()
         except IntegrityError as exc:
             raise Conflict("the change conflicts with another object (a unique value is taken)") from exc
-        await audit.record(session, principal, "update", _object_type(obj), obj.id, changed)  # type: ignore[attr-defined]
+        await audit.record(session, principal, action, _object_type(obj), obj.id, changed)  # type: ignore[attr-defined]
     return obj
 
 

@@ -11,7 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import security
 from app.errors import Conflict, Forbidden, RateLimited, Unprocessable
-from app.ids import utcnow
 from app.models.enterprises import Enterprise
 from app.models.organisations import Organisation
 from app.models.types import OrganisationKind, Role
@@ -19,7 +18,7 @@ from app.models.users import PasswordReset, User, UserCreate, UserUpdate
 from app.pagination import PageParams
 from app.principal import Principal
 from app.ratelimit import Backoff
-from app.services import audit, crud
+from app.services import crud
 from app.services.access import (
     PARTNER_MANAGED_ROLES,
     Action,
@@ -123,13 +122,14 @@ async def create_user(
     require(principal, Resource.users, Action.create)
     values = await _check_affiliation(session, principal, data)
     values["email"] = normalise_email(values["email"])
-    user = User(**values, password_hash=await security.hash_password_async(data.password))
     if principal.is_admin or guard is None:
+        user = User(**values, password_hash=await security.hash_password_async(data.password))
         return await crud.insert(session, principal, user, "a user with this email already exists")
     probe_key = f"email-probe:{principal.key}"
     wait = await guard.limiter.attempt(probe_key, EMAIL_PROBES)
-    if wait:
+    if wait:  # refused before Argon2 runs: a throttled caller costs no hash
         raise RateLimited(wait, "too many creations with unavailable emails; retry later")
+    user = User(**values, password_hash=await security.hash_password_async(data.password))
     try:
         created = await crud.insert(session, principal, user, EMAIL_UNAVAILABLE)
     except Conflict:
@@ -197,12 +197,7 @@ async def reset_password(session: AsyncSession, principal: Principal, user_id: U
         raise Forbidden("you may not reset this user's password")
     changes: dict[str, Any] = {"password_hash": await security.hash_password_async(data.password)}
     await _end_sessions(session, user, changes)
-    for field, value in changes.items():
-        setattr(user, field, value)
-    user.updated_at = utcnow()
-    session.add(user)
-    await session.flush()
-    await audit.record(session, principal, "password_reset", "user", user.id, {"password": "changed"})
+    await crud.apply_changes(session, principal, user, changes, None, action="password_reset")
 
 
 async def delete_user(session: AsyncSession, principal: Principal, user_id: UUID) -> None:
