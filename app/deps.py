@@ -70,7 +70,7 @@ async def current_claims(
     """The verified access token alone (no database): for reads whose own statement checks
     that the account is still live (`auth.principal_row`)."""
     claims = auth_service.verified_claims(settings, bearer_token(request))
-    request.state.caller = f"{claims.kind}:{claims.subject}"
+    request.state.caller = claims.key
     return claims
 
 

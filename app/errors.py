@@ -156,7 +156,8 @@ class RateLimited(ProblemError):
     status, slug = 429, "rate-limited"
 
     def __init__(self, retry_after: int, detail: str = "too many requests") -> None:
-        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = max(1, retry_after)
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after)})
 
 
 class ServiceUnavailable(ProblemError):

@@ -50,6 +50,11 @@ class TokenClaims:
     family_id: UUID | None
     expires_at: datetime
 
+    @property
+    def key(self) -> str:
+        """The caller's key, as `Principal.key` spells it (cursors, idempotency, the access log)."""
+        return f"{self.kind}:{self.subject}"
+
 
 def hash_password(password: str) -> str:
     """Argon2id hash, on the calling thread: for start-up and command-line work only.

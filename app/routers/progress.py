@@ -87,8 +87,7 @@ async def _record(request: Request, claims: TokenClaims, reads: ReadOnly, enterp
 
 async def _page(request: Request, claims: TokenClaims, reads: ReadOnly, values: dict[str, Any]) -> Response:
     settings: Settings = request.app.state.settings
-    caller = f"{claims.kind}:{claims.subject}"
-    fingerprint_ = fingerprint(caller, request.url.path, request.query_params.multi_items())
+    fingerprint_ = fingerprint(claims.key, request.url.path, request.query_params.multi_items())
     query = service.PageQuery(
         limit=values["limit"],
         after=decode_cursor(settings, values["cursor"], fingerprint_, service.KEY_PARSERS),
@@ -155,7 +154,7 @@ class Parameters:
 
 def _claims(request: Request) -> TokenClaims:
     claims = verified_claims(request.app.state.settings, bearer_token(request))
-    request.state.caller = f"{claims.kind}:{claims.subject}"
+    request.state.caller = claims.key
     return claims
 
 

@@ -115,8 +115,8 @@ class Throttle:
 async def reserve_login_attempt(guard: Throttle, email: str) -> tuple[str, str]:
     """Count a password check against the client address and the account *before* it runs
     (so parallel guesses each take a place), or refuse it with 429. Returns the two keys; a
-    correct password takes its place back (`release`), so only failures stay counted. Past the free attempts each further one waits a delay that
-    doubles (1 s, 2 s, 4 s … up to LOGIN_MAX_DELAY_SECONDS): nobody can lock an account for long
+    correct password takes its place back (`release`), so only failures stay counted. Past the
+    free attempts each further one waits a delay that doubles (1 s, 2 s, 4 s … up to LOGIN_MAX_DELAY_SECONDS): nobody can lock an account for long
     with a few wrong passwords, and guessing stays slow however many addresses are used."""
     limiter = guard.limiter
     per_account, per_address = login_backoffs(guard.settings)
@@ -149,9 +149,8 @@ async def password_grant(session: AsyncSession, guard: Throttle, username: str, 
     try:
         valid = await password_matches(guard, email, password, user)
     except RateLimited as exc:
-        retry_after = int(exc.headers["Retry-After"])
         raise OAuthProblem(
-            "invalid_grant", "too many failed logins; retry later", status=429, retry_after=retry_after
+            "invalid_grant", "too many failed logins; retry later", status=429, retry_after=exc.retry_after
         ) from exc
     if not valid or user is None:
         raise OAuthProblem("invalid_grant", "the email or password is wrong")
@@ -230,25 +229,16 @@ def login_ended(family: Any) -> Any:
     )
 
 
-def principal_row(
-    kind: security.PrincipalKind, subject: Any, version: Any, family: Any, same_as: Principal | None = None
-) -> Any:
+def principal_row(kind: security.PrincipalKind, subject: Any, version: Any, family: Any) -> Any:
     """The columns that decide access (role, organisation, enterprise) of a live account:
     active, with the `auth_version` the token was issued under, and its login (`family`, the
     token's `fam` claim) not ended. `subject`, `version` and `family` are values or SQL
-    expressions. With `same_as`, only if those columns are still the principal's."""
+    expressions."""
     model: Any = User if kind == "user" else ApiClient
     enterprise: Any = User.enterprise_id if kind == "user" else sa.null()
-    query = select(model.role, model.organisation_id, enterprise).where(
+    return select(model.role, model.organisation_id, enterprise).where(
         model.id == subject, model.is_active, model.auth_version == version, ~login_ended(family)
     )
-    if same_as is not None:
-        query = query.where(
-            model.role == same_as.role, model.organisation_id.is_not_distinct_from(same_as.organisation_id)
-        )
-        if kind == "user":
-            query = query.where(User.enterprise_id.is_not_distinct_from(same_as.enterprise_id))  # type: ignore[union-attr]
-    return query
 
 
 def verified_claims(settings: Settings, token: str) -> security.TokenClaims:
@@ -265,21 +255,17 @@ def verified_claims(settings: Settings, token: str) -> security.TokenClaims:
 async def resolve_principal(session: AsyncSession, settings: Settings, token: str) -> Principal:
     """The caller behind an access token, re-checked against the database: a deactivated
     account or a password changed after issue invalidates the token at once."""
-    claims = verified_claims(settings, token)
-    # Only the columns that decide access: no ORM object is built on this hot path.
-    query = principal_row(claims.kind, claims.subject, claims.version, claims.family_id)
-    row = (await session.exec(query)).first()
+    return await live_principal(session, verified_claims(settings, token))
+
+
+async def live_principal(session: AsyncSession, claims: security.TokenClaims) -> Principal:
+    """The principal behind verified claims if its account and login are still live, else 401.
+    Only the columns that decide access are read: no ORM object on this hot path."""
+    row = (await session.exec(principal_row(claims.kind, claims.subject, claims.version, claims.family_id))).first()
     if row is None:
         raise Unauthorized("the access token is no longer valid")
     role, organisation_id, enterprise_id = row
-    principal = Principal(
-        kind=claims.kind,
-        id=claims.subject,
-        role=Role(role),
-        organisation_id=organisation_id,
-        enterprise_id=enterprise_id,
-    )
-    return principal
+    return Principal(claims.kind, claims.subject, Role(role), organisation_id, enterprise_id)
 
 
 async def ensure_first_admin(session: AsyncSession, settings: Settings) -> bool:

@@ -57,7 +57,7 @@ from app.principal import Principal
 from app.security import PrincipalKind, TokenClaims
 from app.services import progress_sql
 from app.services.access import Action, Resource, require, visible_enterprise_ids, visible_enterprises
-from app.services.auth import principal_row
+from app.services.auth import live_principal, principal_row
 from app.services.locking import share_enterprises
 
 DIRTY = "progress_dirty"
@@ -271,15 +271,7 @@ async def read_record(reads: ReadOnly, claims: TokenClaims, enterprise_id: UUID)
     if row[0] is not None:
         return row[0].encode(), row[1]
     async with reads.writing() as session:
-        return await get_stored(session, await resolve_live(session, claims), enterprise_id)
-
-
-async def resolve_live(session: AsyncSession, claims: TokenClaims) -> Principal:
-    found = (await session.exec(principal_row(claims.kind, claims.subject, claims.version, claims.family_id))).first()
-    if found is None:
-        raise Unauthorized("the access token is no longer valid")
-    role, organisation_id, enterprise_id = found
-    return Principal(claims.kind, claims.subject, Role(role), organisation_id, enterprise_id)
+        return await get_stored(session, await live_principal(session, claims), enterprise_id)
 
 
 KEYS = (ProgressRecord.updated_at, ProgressRecord.enterprise_id)
