@@ -150,14 +150,10 @@ async def get_stored(session: AsyncSession, principal: Principal, enterprise_id:
     _, stored, updated_at = found
     if stored is None:
         await refresh(session, [enterprise_id])
-        row = (
-            await session.exec(  # type: ignore[call-overload]
-                sa.text("SELECT body, updated_at FROM progress_records WHERE enterprise_id = :id").bindparams(
-                    id=enterprise_id
-                )
-            )
-        ).one()
-        stored, updated_at = row
+        stored_now = select(ProgressRecord.body, ProgressRecord.updated_at).where(
+            ProgressRecord.enterprise_id == enterprise_id
+        )
+        stored, updated_at = (await session.exec(stored_now)).one()
     return str(stored).encode(), updated_at
 
 
