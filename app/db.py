@@ -110,11 +110,6 @@ class ProgrammeSession(AsyncSession):
         await super().commit()
 
 
-async def finish(session: ProgrammeSession) -> None:
-    """End a transaction successfully: the same as `session.commit()`, derived data first."""
-    await session.commit()
-
-
 async def get_session(request: Request) -> AsyncIterator[ProgrammeSession]:
     """One transaction per request: commit when the handler returned, roll back otherwise.
 

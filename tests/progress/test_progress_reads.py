@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app.db import Database, ReadOnly, finish
+from app.db import Database, ReadOnly
 from app.ids import utcnow
 from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus
@@ -358,7 +358,7 @@ async def test_a_record_restamped_while_a_page_is_read_waits_for_its_new_place(
                     enterprise_id=c.id, buyer_id=a.buyer_org.id, status=LinkStatus.active, accepted_at=utcnow()
                 )
             )
-            await finish(session)
+            await session.commit()
         async with database.sessionmaker() as session:
             await progress.refresh(session, [a.enterprise.id])
             await session.commit()

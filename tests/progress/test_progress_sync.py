@@ -8,7 +8,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from app.db import finish, run_before_commit
+from app.db import run_before_commit
 from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus, ResultSource
 from app.models.results import Result
@@ -40,7 +40,7 @@ async def _write(database, enterprise_ids, writer: int, slow: bool) -> None:
                 await asyncio.sleep(rng.uniform(0.005, 0.03))
                 await session.commit()
             else:
-                await finish(session)
+                await session.commit()
         await asyncio.sleep(rng.uniform(0, 0.01))
 
 
