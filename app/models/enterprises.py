@@ -10,7 +10,8 @@ from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from app.ids import utcnow
-from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.enums import OutputUnit
 from app.models.types import CountryCode, IsicCode, Name, ShortText
 
 
@@ -25,6 +26,7 @@ class Enterprise(TableBase, table=True):
     employees_male: int | None = None
     products: str | None = Field(default=None, max_length=2000)
     contact_email: str | None = Field(default=None, max_length=320)
+    output_unit: OutputUnit | None = Field(default=None, sa_type=enum_column(OutputUnit, "output_unit"))
 
 
 class EnterpriseExpert(SQLModel, table=True):
@@ -37,6 +39,12 @@ class EnterpriseExpert(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
 
+OUTPUT_UNIT = (
+    "The unit in which the enterprise's `production_output` results are counted; null when not declared. "
+    "Progress records name it next to the emission intensity (kg CO2e per unit of output)."
+)
+
+
 class EnterpriseBase(SQLModel):
     name: Name
     country: CountryCode
@@ -45,6 +53,7 @@ class EnterpriseBase(SQLModel):
     employees_male: int | None = PydanticField(default=None, ge=0, le=1_000_000)
     products: ShortText | None = None
     contact_email: EmailStr | None = None
+    output_unit: OutputUnit | None = PydanticField(default=None, description=OUTPUT_UNIT)
 
 
 class EnterpriseCreate(EnterpriseBase, InputModel):
@@ -59,6 +68,7 @@ class EnterpriseCreate(EnterpriseBase, InputModel):
                     "employees_male": 88,
                     "products": "moulded rubber parts",
                     "contact_email": "plant@shree-rubber.example",
+                    "output_unit": "piece",
                 }
             ]
         }
@@ -77,6 +87,7 @@ class EnterpriseUpdate(InputModel):
     employees_male: int | None = PydanticField(default=None, ge=0, le=1_000_000)
     products: ShortText | None = None
     contact_email: EmailStr | None = None
+    output_unit: OutputUnit | None = PydanticField(default=None, description=OUTPUT_UNIT)
 
 
 class EnterprisePublic(PublicBase):
@@ -90,6 +101,7 @@ class EnterprisePublic(PublicBase):
     employees_male: int | None
     products: str | None
     contact_email: str | None
+    output_unit: OutputUnit | None = PydanticField(description=OUTPUT_UNIT)
 
 
 class ExpertAssignment(SQLModel):

@@ -83,6 +83,20 @@ class MetricDirection(StrEnum):
     decrease = "decrease"
 
 
+class OutputUnit(StrEnum):
+    """The unit in which an enterprise counts its production output."""
+
+    kilogram = "kilogram"
+    tonne = "tonne"
+    liter = "liter"
+    cubic_meter = "cubic_meter"
+    square_meter = "square_meter"
+    kilowatt_hour = "kilowatt_hour"
+    megajoule = "megajoule"
+    piece = "piece"
+    hour = "hour"
+
+
 class MetricKind(StrEnum):
     flow = "flow"
     level = "level"

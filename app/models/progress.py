@@ -32,6 +32,12 @@ class ProgressRecord(SQLModel, table=True):
     record: dict[str, Any] = Field(sa_type=JSONB)
     body: str = Field(sa_type=sa.Text, description="`record` rendered as JSON text once, served as-is.")
     updated_at: datetime = Field(sa_type=TIMESTAMP)
+    formula: int = Field(
+        default=1,
+        sa_type=sa.SmallInteger,
+        sa_column_kwargs={"server_default": "1"},
+        description="Version of the computation that built the record (progress_sql.FORMULA).",
+    )
 
 
 # --- What the API shows (declared for the OpenAPI document; served as bytes built by PostgreSQL).
@@ -39,6 +45,12 @@ class ProgressRecord(SQLModel, table=True):
 # these descriptions say what that SQL does.
 
 ROUNDED = "Rounded to 2 decimals (half away from zero) at the end of the computation."
+APPORTIONED = (
+    "For the metrics the totals count, the hundredths are apportioned (largest remainder) so that "
+    "the enterprise's metrics add up exactly to its rounded totals; such a figure may differ from "
+    "plain rounding by 0.01."
+)
+SCOPE = "GHG Protocol scope: 1 direct, 2 purchased energy, 3 value chain."
 FLOW_RATE = (
     "Flow metrics compare annualised rates (`per_year`), so a month is compared fairly with a year; "
     "level metrics compare `value`s."
@@ -106,6 +118,18 @@ class MetricLatest(MetricBaseline):
     )
 
 
+class MetricTco2e(SQLModel):
+    """A metric's own emissions, t CO2e per year: `per_year × kg_co2e_per_unit ÷ 1000`, each side
+    with the factor valid at its own `period_end`."""
+
+    baseline_per_year: float | None = PydanticField(
+        description="From the baseline result; null without one. " + ROUNDED + " " + APPORTIONED
+    )
+    latest_per_year: float | None = PydanticField(
+        description="From the latest result; null without one. " + ROUNDED + " " + APPORTIONED
+    )
+
+
 class MetricProgress(SQLModel):
     """Baseline against latest result for one metric."""
 
@@ -135,6 +159,13 @@ class MetricProgress(SQLModel):
         description="Whether the latest is strictly better than the baseline in the metric's `direction` "
         "(equal is false). Null when a side is missing."
     )
+    ghg_scope: int | None = PydanticField(
+        description="The metric's GHG scope (1, 2 or 3); null when it is not an emission source. " + SCOPE
+    )
+    tco2e: MetricTco2e | None = PydanticField(
+        description="The metric's own t CO2e per year, for a flow metric with a scope and an emission factor; "
+        "null otherwise."
+    )
 
 
 class FactorUsed(SQLModel):
@@ -147,14 +178,54 @@ class FactorUsed(SQLModel):
     kg_co2e_per_unit: float = PydanticField(description="kg CO2e per unit of the metric.")
     source: str = PydanticField(description="Where the factor comes from.")
     year: int = PydanticField(description="The year the factor is for.")
+    scope: int | None = PydanticField(description="The GHG scope of the metric it converts. " + SCOPE)
+    valid_from: date | None = PydanticField(description="First day the factor applies to; null: any period.")
+    applies_to: list[str] = PydanticField(
+        description="Which results it converted: `baseline`, `latest` or both (each side uses the factor "
+        "valid at its own `period_end`, so a metric may list two factors)."
+    )
+
+
+class ScopeEmissions(SQLModel):
+    """The totals' share of one GHG scope."""
+
+    scope: int = PydanticField(description=SCOPE)
+    baseline_tco2e_per_year: float = PydanticField(description="t CO2e per year at the baseline. " + ROUNDED)
+    latest_tco2e_per_year: float = PydanticField(description="t CO2e per year at the latest results. " + ROUNDED)
+    reduction_tco2e_per_year: float = PydanticField(
+        description="Baseline minus latest (negative when this scope's emissions grew)."
+    )
+
+
+class Intensity(SQLModel):
+    """Emissions per unit of production output: what procurement tools call a supplier-specific
+    emission factor. `counted t CO2e per year × 1000 ÷ production_output per year`, each side
+    separately."""
+
+    output_unit: str | None = PydanticField(
+        description="The enterprise's `output_unit` (what `production_output` counts); null when undeclared."
+    )
+    baseline_kg_co2e_per_unit: float = PydanticField(
+        description="kg CO2e per unit at the baseline. Two decimals, or four significant digits when two would show 0."
+    )
+    latest_kg_co2e_per_unit: float = PydanticField(
+        description="kg CO2e per unit at the latest results. Two decimals, or four significant digits when two "
+        "would show 0."
+    )
+    change_pct: float | None = PydanticField(
+        description="Latest against baseline, percent. " + ROUNDED + " Null when the baseline is 0."
+    )
 
 
 class ProgressEmissions(SQLModel):
     """Greenhouse-gas emissions of the enterprise's measured flows, in tonnes CO2e per year.
 
-    They cover each flow metric with both a baseline and a latest result and an emission factor
-    (the enterprise's country first, then the global default; the newest year among several):
-    `per_year × kg_co2e_per_unit ÷ 1000`, summed over the same metrics on both sides."""
+    They cover each flow metric with a GHG scope, an emission factor and both a baseline and a
+    latest result: `per_year × kg_co2e_per_unit ÷ 1000`, summed over the same metrics on both
+    sides. Each side uses the factor valid at its own `period_end` (the enterprise's country's
+    factors first, else the global ones; the latest `valid_from` on or before that day, else the
+    earliest; then the newest year). The three totals are the sums of the metrics' apportioned
+    figures, so `baseline − latest = reduction` exactly and `by_scope` adds up to them."""
 
     baseline_tco2e_per_year: float | None = PydanticField(
         description="t CO2e per year at the baseline. " + ROUNDED + " Null when no metric can be converted."
@@ -163,16 +234,28 @@ class ProgressEmissions(SQLModel):
         description="t CO2e per year at the latest results. " + ROUNDED + " Null when no metric can be converted."
     )
     reduction_tco2e_per_year: float | None = PydanticField(
-        description="Baseline minus latest, t CO2e per year (negative when emissions grew). "
-        + ROUNDED
-        + " Null when no metric can be converted."
+        description="Baseline minus latest, t CO2e per year (negative when emissions grew): the difference of the "
+        "two rounded totals. Null when no metric can be converted."
     )
     reduction_pct: float | None = PydanticField(
         description="The reduction as a percentage of the baseline. " + ROUNDED + " Null when the baseline is 0 "
         "or no metric can be converted."
     )
+    by_scope: list[ScopeEmissions] = PydanticField(
+        description="The totals split by GHG scope: only scopes with a counted metric, in ascending order; the "
+        "scopes' figures add up exactly to the totals. Empty when no metric can be converted."
+    )
+    verified_share: float | None = PydanticField(
+        description="Share (0-1) of `latest_tco2e_per_year` that comes from verified latest results. "
+        + ROUNDED
+        + " Null when that total is null or 0."
+    )
+    intensity: Intensity | None = PydanticField(
+        description="kg CO2e per unit of output; null unless `production_output` has a baseline and a latest "
+        "value above 0 and some metric is converted."
+    )
     factors: list[FactorUsed] = PydanticField(
-        description="The emission factors used, one per converted metric, so the figure can be audited."
+        description="The emission factors used for any metric's `tco2e`, so every figure can be audited."
     )
 
 
@@ -210,8 +293,8 @@ class MetricPortfolio(SQLModel):
     enterprises_measured: int = PydanticField(description="Enterprises with both a baseline and a latest value.")
     enterprises_improved: int = PydanticField(description="Of those, the enterprises whose record says `improved`.")
     total_change_abs: float | None = PydanticField(
-        description="Sum of the measured enterprises' `change_abs`, in the metric's unit (per year for flow "
-        "metrics). " + ROUNDED
+        description="Sum of the measured enterprises' `change_abs` per year, in the metric's unit; flow metrics "
+        "only (null for level metrics such as percentages, which do not add up). " + ROUNDED
     )
     median_change_abs: float | None = PydanticField(
         description="Median of their `change_abs` (the mean of the two middle values for an even count). " + ROUNDED
@@ -220,6 +303,28 @@ class MetricPortfolio(SQLModel):
         description="Median of their `change_pct`, over those that have one. "
         + ROUNDED
         + " Null when none has (every baseline 0)."
+    )
+
+
+class PortfolioScope(SQLModel):
+    """One GHG scope over the portfolio."""
+
+    scope: int = PydanticField(description=SCOPE)
+    enterprises: int = PydanticField(description="Enterprises with converted emissions in this scope.")
+    baseline_tco2e_per_year: float = PydanticField(description="Sum of their baselines, t CO2e per year.")
+    latest_tco2e_per_year: float = PydanticField(description="Sum of their latest figures, t CO2e per year.")
+    reduction_tco2e_per_year: float = PydanticField(description="Baseline minus latest, t CO2e per year.")
+
+
+class PortfolioIntensity(SQLModel):
+    """Emission intensities of the enterprises that count output in one unit."""
+
+    output_unit: str | None = PydanticField(description="The enterprises' `output_unit`; null: undeclared.")
+    enterprises: int = PydanticField(description="Enterprises with an intensity in this unit.")
+    median_baseline_kg_co2e_per_unit: float = PydanticField(description="Median baseline intensity. " + ROUNDED)
+    median_latest_kg_co2e_per_unit: float = PydanticField(description="Median latest intensity. " + ROUNDED)
+    median_change_pct: float | None = PydanticField(
+        description="Median of their intensity `change_pct` (a unit-free figure). " + ROUNDED
     )
 
 
@@ -240,7 +345,15 @@ class Portfolio(SQLModel):
         description="One entry per metric that at least one enterprise measured (baseline and latest), "
         "in metric-code order."
     )
-    total_reduction_tco2e_per_year: float = PydanticField(
-        description="Sum of the enterprises' `emissions.reduction_tco2e_per_year`, t CO2e per year (0 when none; "
-        "negative when emissions grew). " + ROUNDED
+    total_reduction_tco2e_per_year: float | None = PydanticField(
+        description="Sum of the enterprises' `emissions.reduction_tco2e_per_year`, t CO2e per year (negative when "
+        "emissions grew); null when no enterprise has converted emissions. " + ROUNDED
+    )
+    by_scope: list[PortfolioScope] = PydanticField(
+        description="The enterprises' `emissions.by_scope` summed per scope, in ascending order; empty when none "
+        "has converted emissions."
+    )
+    intensity: list[PortfolioIntensity] = PydanticField(
+        description="Medians of the enterprises' emission intensities, one entry per output unit (intensities in "
+        "different units are never mixed), undeclared units last; empty when no enterprise has an intensity."
     )

@@ -47,6 +47,7 @@ from app.errors import NotFound, ServiceUnavailable, Unauthorized
 from app.http import etag_matches
 from app.models.api_clients import ApiClient
 from app.models.enterprises import Enterprise
+from app.models.enums import MetricKind
 from app.models.progress import ProgressRecord
 from app.models.reference import EmissionFactor, Metric
 from app.models.trainings import Enrollment, Training
@@ -424,6 +425,7 @@ CSV_COLUMNS = [
     "metric",
     "unit",
     "direction",
+    "ghg_scope",
     "baseline_value",
     "baseline_per_year",
     "baseline_period_start",
@@ -443,19 +445,22 @@ CSV_COLUMNS = [
 
 
 def _csv_rows(record: dict[str, Any]) -> list[list[Any]]:
-    ent, em = record["enterprise"], record["emissions"]
+    """One row per metric. The tCO2e cells are the row's own metric's figures where the totals
+    count it (a baseline and a latest tCO2e), else empty: a column's sum is the enterprise's
+    total (the record apportions the rounding so that they add up exactly)."""
+    ent = record["enterprise"]
     head = [ent["id"], ent["name"], ent["country"], ent["sector"], record["updated_at"]]
-    tail = [em["baseline_tco2e_per_year"], em["latest_tco2e_per_year"], em["reduction_tco2e_per_year"]]
     metrics = record["metrics"] or [None]
     rows = []
     for m in metrics:
         if m is None:
-            rows.append(head + [None] * 15 + tail)
+            rows.append(head + [None] * 19)
             continue
-        b, latest = m["baseline"] or {}, m["latest"] or {}
+        b, latest, tco2e = m["baseline"] or {}, m["latest"] or {}, m.get("tco2e") or {}
+        bt, lt = tco2e.get("baseline_per_year"), tco2e.get("latest_per_year")
         rows.append(
             head
-            + [m["metric"], m["unit"], m["direction"]]
+            + [m["metric"], m["unit"], m["direction"], m.get("ghg_scope")]
             + [b.get("value"), b.get("per_year"), b.get("period_start"), b.get("period_end")]
             + [
                 latest.get("value"),
@@ -465,7 +470,7 @@ def _csv_rows(record: dict[str, Any]) -> list[list[Any]]:
                 latest.get("verified"),
             ]
             + [m["change_abs"], m["change_pct"], m["improved"]]
-            + tail
+            + ([bt, lt, round(bt - lt, 2)] if bt is not None and lt is not None else [None, None, None])
         )
     return rows
 
@@ -530,9 +535,11 @@ def portfolio_query(scope: ColumnElement[bool]) -> Select[tuple[str]]:
     rec = sa.select(RECORDS.c.record).where(scope).cte("rec")
     metrics = sa.func.jsonb_array_elements(rec.c.record["metrics"]).table_valued(sa.column("value", JSONB)).alias("x")
     x = metrics.c.value
+    catalogue: sa.Table = Metric.__table__  # type: ignore[attr-defined]
     m = (
         sa.select(
             x["metric"].astext.label("metric"),
+            (catalogue.c.kind == MetricKind.flow).label("flow"),
             x["unit"].astext.label("unit"),
             x["direction"].astext.label("direction"),
             sa.cast(x["change_abs"].astext, FLOAT8).label("change_abs"),
@@ -541,6 +548,7 @@ def portfolio_query(scope: ColumnElement[bool]) -> Select[tuple[str]]:
         )
         .select_from(rec)
         .join(metrics, sa.true())
+        .join(catalogue, catalogue.c.code == x["metric"].astext)
         .where(x["baseline"] != JSON_NULL, x["latest"] != JSON_NULL)
         .cte("m")
     )
@@ -551,7 +559,8 @@ def portfolio_query(scope: ColumnElement[bool]) -> Select[tuple[str]]:
             sa.func.min(m.c.direction).label("direction"),
             sa.func.count().label("measured"),
             sa.func.count().filter(m.c.improved).label("improved"),
-            _rounded(sa.func.sum(m.c.change_abs)).label("total_abs"),
+            # a sum of percentages means nothing: level metrics get medians and counts only
+            _rounded(sa.func.sum(m.c.change_abs).filter(m.c.flow)).label("total_abs"),
             _median(m.c.change_abs).label("median_abs"),
             _median(m.c.change_pct).label("median_pct"),
         )
@@ -586,6 +595,49 @@ def portfolio_query(scope: ColumnElement[bool]) -> Select[tuple[str]]:
         "median_change_pct", per_metric.c.median_pct,
     )  # fmt: skip
     reduction = rec.c.record["emissions"]["reduction_tco2e_per_year"].astext
+    emissions = rec.c.record["emissions"]
+    each_scope = sa.func.jsonb_array_elements(emissions["by_scope"]).table_valued(sa.column("value", JSONB)).alias("s")
+    sv = each_scope.c.value
+    scopes = (
+        sa.select(
+            sa.cast(sv["scope"].astext, sa.Integer).label("scope"),
+            sa.func.count().label("n"),
+            sa.func.sum(sa.cast(sv["baseline_tco2e_per_year"].astext, sa.Numeric)).label("b"),
+            sa.func.sum(sa.cast(sv["latest_tco2e_per_year"].astext, sa.Numeric)).label("l"),
+        )
+        .select_from(rec)
+        .join(each_scope, sa.true())
+        .group_by(sa.text("1"))
+        .cte("scopes")
+    )
+    scope_object = sa.func.jsonb_build_object(
+        "scope", scopes.c.scope,
+        "enterprises", scopes.c.n,
+        "baseline_tco2e_per_year", sa.cast(scopes.c.b, FLOAT8),
+        "latest_tco2e_per_year", sa.cast(scopes.c.l, FLOAT8),
+        "reduction_tco2e_per_year", sa.cast(scopes.c.b - scopes.c.l, FLOAT8),
+    )  # fmt: skip
+    ix = emissions["intensity"]
+    intensities = (
+        sa.select(
+            ix["output_unit"].astext.label("unit"),
+            sa.func.count().label("n"),
+            _median(sa.cast(ix["baseline_kg_co2e_per_unit"].astext, FLOAT8)).label("b"),
+            _median(sa.cast(ix["latest_kg_co2e_per_unit"].astext, FLOAT8)).label("l"),
+            _median(sa.cast(ix["change_pct"].astext, FLOAT8)).label("pct"),
+        )
+        .select_from(rec)
+        .where(ix != JSON_NULL)
+        .group_by(sa.text("1"))
+        .cte("intensities")
+    )
+    intensity_object = sa.func.jsonb_build_object(
+        "output_unit", intensities.c.unit,
+        "enterprises", intensities.c.n,
+        "median_baseline_kg_co2e_per_unit", intensities.c.b,
+        "median_latest_kg_co2e_per_unit", intensities.c.l,
+        "median_change_pct", intensities.c.pct,
+    )  # fmt: skip
     body = sa.func.jsonb_build_object(
         "enterprises", sa.select(sa.func.count()).select_from(rec).scalar_subquery(),
         "modules_completed", sa.func.coalesce(
@@ -601,10 +653,17 @@ def portfolio_query(scope: ColumnElement[bool]) -> Select[tuple[str]]:
             sa.func.jsonb_build_array(),
         ),
         "total_reduction_tco2e_per_year", sa.cast(
-            sa.func.coalesce(
-                sa.select(sa.func.round(sa.func.sum(sa.cast(reduction, sa.Numeric)), 2)).scalar_subquery(), 0
-            ),
-            FLOAT8,
+            sa.select(sa.func.round(sa.func.sum(sa.cast(reduction, sa.Numeric)), 2)).scalar_subquery(), FLOAT8
+        ),
+        "by_scope", sa.func.coalesce(
+            sa.select(sa.func.jsonb_agg(aggregate_order_by(scope_object, scopes.c.scope))).scalar_subquery(),
+            sa.func.jsonb_build_array(),
+        ),
+        "intensity", sa.func.coalesce(
+            sa.select(
+                sa.func.jsonb_agg(aggregate_order_by(intensity_object, intensities.c.unit.nulls_last()))
+            ).scalar_subquery(),
+            sa.func.jsonb_build_array(),
         ),
     )  # fmt: skip
     return sa.select(sa.cast(body, sa.Text))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from app.models.reference import (
     Metric,
     MetricCreate,
     MetricUpdate,
+    check_ghg,
 )
 from app.models.results import Result
 from app.pagination import PageParams
@@ -85,11 +86,20 @@ async def update_metric(
     if redefines and await _exists(session, select(Result.id).where(Result.metric == metric.code)):
         fields = " and ".join(sorted(redefines))
         raise Conflict(f"results are recorded in this metric; its {fields} can no longer change")
-    if changes.get("kind", MetricKind.flow) is not MetricKind.flow and await _exists(
-        session, select(EmissionFactor.id).where(EmissionFactor.metric == metric.code)
-    ):
+    if changes.get("kind", MetricKind.flow) is not MetricKind.flow and await _has_factors(session, metric.code):
         raise Conflict("emission factors refer to this metric, so it must stay a flow metric; delete them first")
+    merged = {f: changes.get(f, getattr(metric, f)) for f in ("kind", "ghg_scope", "ghg_category")}
+    try:
+        check_ghg(MetricKind(merged["kind"]), merged["ghg_scope"], merged["ghg_category"])
+    except ValueError as exc:
+        raise Unprocessable(str(exc), loc=("body", "ghg_scope")) from exc
+    if merged["ghg_scope"] is None and metric.ghg_scope is not None and await _has_factors(session, metric.code):
+        raise Conflict("emission factors convert this metric into tCO2e, so it needs a ghg_scope; delete them first")
     return await crud.apply_changes(session, principal, metric, changes, if_match)
+
+
+async def _has_factors(session: AsyncSession, code: str) -> bool:
+    return await _exists(session, select(EmissionFactor.id).where(EmissionFactor.metric == code))
 
 
 async def delete_metric(session: AsyncSession, principal: Principal, metric_id: UUID) -> None:
@@ -131,17 +141,24 @@ def _duplicate(metric: str, country: str | None, year: int) -> str:
 
 
 async def _ensure_unique(
-    session: AsyncSession, metric: str, country: str | None, year: int, exclude: UUID | None = None
+    session: AsyncSession,
+    metric: str,
+    country: str | None,
+    year: int,
+    valid_from: date | None,
+    exclude: UUID | None = None,
 ) -> None:
-    query = select(EmissionFactor.id).where(
+    """One factor per metric, country and year; and per metric, country and `valid_from`."""
+    same = select(EmissionFactor.id).where(
         EmissionFactor.metric == metric,
         sa.func.coalesce(EmissionFactor.country, "") == (country or ""),
-        EmissionFactor.year == year,
+        EmissionFactor.id != exclude if exclude is not None else sa.true(),
     )
-    if exclude is not None:
-        query = query.where(EmissionFactor.id != exclude)
-    if await _exists(session, query):
+    if await _exists(session, same.where(EmissionFactor.year == year)):
         raise Conflict(_duplicate(metric, country, year))
+    if valid_from is not None and await _exists(session, same.where(EmissionFactor.valid_from == valid_from)):
+        where = country or "the global default"
+        raise Conflict(f"an emission factor for {metric!r}, {where}, valid from {valid_from} already exists")
 
 
 async def create_factor(session: AsyncSession, principal: Principal, data: EmissionFactorCreate) -> EmissionFactor:
@@ -154,7 +171,12 @@ async def create_factor(session: AsyncSession, principal: Principal, data: Emiss
             f"emission factors apply to flow metrics only; {metric.code!r} is a {metric.kind.value} metric",
             loc=("body", "metric"),
         )
-    await _ensure_unique(session, data.metric, data.country, data.year)
+    if metric.ghg_scope is None:
+        raise Unprocessable(
+            f"metric {metric.code!r} has no ghg_scope: set the scope its emissions belong to before adding a factor",
+            loc=("body", "metric"),
+        )
+    await _ensure_unique(session, data.metric, data.country, data.year, data.valid_from)
     factor = EmissionFactor(**data.model_dump())
     return await crud.insert(session, principal, factor, _duplicate(data.metric, data.country, data.year))
 
@@ -165,9 +187,15 @@ async def update_factor(
     factor = await get_visible(session, principal, EmissionFactor, factor_id, for_update=True)
     require(principal, Resource.reference_data, Action.update)
     changes = data.model_dump(exclude_unset=True)
-    if "country" in changes or "year" in changes:
-        country = changes.get("country", factor.country)
-        await _ensure_unique(session, factor.metric, country, changes.get("year", factor.year), exclude=factor.id)
+    if {"country", "year", "valid_from"} & changes.keys():
+        await _ensure_unique(
+            session,
+            factor.metric,
+            changes.get("country", factor.country),
+            changes.get("year", factor.year),
+            changes.get("valid_from", factor.valid_from),
+            exclude=factor.id,
+        )
     return await crud.apply_changes(session, principal, factor, changes, if_match)
 
 

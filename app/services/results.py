@@ -106,6 +106,11 @@ async def _validate(
         raise Unprocessable(f"{metric.code!r} is measured in {metric.unit!r}, not {unit!r}", loc=("body", "unit"))
     if state["period_end"] < state["period_start"]:
         raise Unprocessable("period_end must be on or after period_start", loc=("body", "period_end"))
+    if state["period_end"] > (today := utcnow().date()):
+        raise Unprocessable(
+            f"period_end {state['period_end']} is in the future (today is {today}, UTC): record a period once it has ended",
+            loc=("body", "period_end"),
+        )
     if metric.unit == PERCENT and not 0 <= state["value"] <= 100:
         raise Unprocessable(f"{metric.code!r} is a percentage: the value must be within 0-100", loc=("body", "value"))
     if state.get("idea_id") is not None:

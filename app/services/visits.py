@@ -127,6 +127,7 @@ async def get_visit(session: AsyncSession, principal: Principal, visit_id: UUID)
 
 async def create_visit(session: AsyncSession, principal: Principal, data: VisitCreate) -> VisitWithIdeas:
     require(principal, Resource.visits, Action.create)
+    _not_completed_ahead(data.status, data.scheduled_at)
     await enterprise_for_body(session, principal, data.enterprise_id)
     await lock_enterprise(session, data.enterprise_id)
     expert_id = await _visiting_expert(session, principal, data.enterprise_id, data.expert_id)
@@ -137,6 +138,15 @@ async def create_visit(session: AsyncSession, principal: Principal, data: VisitC
     if idea_ids:
         await audit.record(session, principal, "update", "visit", visit.id, {"idea_ids": [[], _strs(idea_ids)]})
     return visit, idea_ids
+
+
+def _not_completed_ahead(status: VisitStatus, scheduled_at: datetime) -> None:
+    """A visit is completed once it took place: not while `scheduled_at` lies ahead."""
+    if status is VisitStatus.completed and scheduled_at > utcnow():
+        raise Unprocessable(
+            "a visit scheduled in the future cannot be completed: set status completed after it took place",
+            loc=("body", "status"),
+        )
 
 
 def _strs(ids: list[UUID]) -> list[str]:
@@ -153,6 +163,8 @@ async def update_visit(
     for required in ("scheduled_at", "kind", "status", "expert_id", "idea_ids"):
         if required in data.model_fields_set and getattr(data, required) is None:
             raise Unprocessable(f"{required} cannot be null", loc=("body", required))
+    if {"status", "scheduled_at"} & changes.keys():
+        _not_completed_ahead(changes.get("status", visit.status), changes.get("scheduled_at", visit.scheduled_at))
     if rechecks_visiting_expert(principal, visit, changes.get("expert_id", visit.expert_id)):
         changes["expert_id"] = await _visiting_expert(
             session, principal, visit.enterprise_id, changes.get("expert_id", visit.expert_id)
