@@ -77,9 +77,34 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str) -> None:
+    """Apply the migrations, then rebuild the progress records an older formula built."""
     from alembic import command
 
     command.upgrade(alembic_config(url), "heads")
+    asyncio.run(rebuild_outdated_records(url))
+
+
+async def rebuild_outdated_records(url: str, chunk: int = 500) -> int:
+    """Recompute, a chunk per transaction, every progress record that an older version of the
+    computation built (a migration that changes what a record holds leaves them so). Each chunk
+    goes through the normal refresh, so buyers' incremental sync sees the new records."""
+    from app.db import unit_of_work
+    from app.services import progress
+
+    database = open_database(url)
+    done = 0
+    try:
+        while True:
+            async with unit_of_work(database) as session:
+                ids = await progress.outdated(session, chunk)
+                if not ids:
+                    break
+                await progress.refresh(session, ids)
+            done += len(ids)
+            print(f"rebuilding progress records with the current formula: {done} done", flush=True)
+    finally:
+        await database.dispose()
+    return done
 
 
 def _development_admin() -> Path | None:

@@ -129,6 +129,17 @@ async def refresh(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None
         await session.exec(sa.text(progress_sql.UPSERT).bindparams(ids=chunk))  # type: ignore[call-overload]
 
 
+async def outdated(session: AsyncSession, limit: int) -> list[UUID]:
+    """Enterprises whose record an older formula built (`progress_sql.FORMULA`), at most `limit`."""
+    query = (
+        select(ProgressRecord.enterprise_id)
+        .where(ProgressRecord.formula < progress_sql.FORMULA)
+        .order_by(ProgressRecord.enterprise_id)
+        .limit(limit)
+    )
+    return list((await session.exec(query)).all())
+
+
 async def get_record(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> bytes:
     """One enterprise's record as JSON bytes (computed live if it was never stored)."""
     return (await get_stored(session, principal, enterprise_id))[0]
