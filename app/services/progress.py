@@ -134,7 +134,7 @@ async def outdated(session: AsyncSession, limit: int) -> list[UUID]:
     query = (
         select(ProgressRecord.enterprise_id)
         .where(ProgressRecord.formula < progress_sql.FORMULA)
-        .order_by(sa.asc(ProgressRecord.enterprise_id))
+        .order_by(RECORDS.c.enterprise_id)
         .limit(limit)
     )
     return list((await session.exec(query)).all())
