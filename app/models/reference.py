@@ -157,11 +157,6 @@ class MetricCreate(InputModel):
     ghg_scope: GhgScope | None = None
     ghg_category: GhgCategory | None = None
 
-    @model_validator(mode="after")
-    def _ghg(self) -> MetricCreate:
-        check_ghg(self.kind, self.ghg_scope, self.ghg_category)
-        return self
-
 
 class MetricUpdate(InputModel):
     """`code` is immutable: results, ideas and factors refer to it."""

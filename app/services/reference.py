@@ -68,6 +68,7 @@ async def get_metric(session: AsyncSession, principal: Principal, metric_id: UUI
 
 async def create_metric(session: AsyncSession, principal: Principal, data: MetricCreate) -> Metric:
     require(principal, Resource.reference_data, Action.create)
+    _check_ghg(data.kind, data.ghg_scope, data.ghg_category)
     if await metric_by_code(session, data.code) is not None:
         raise Conflict(f"a metric with code {data.code!r} already exists")
     return await crud.insert(
@@ -89,13 +90,18 @@ async def update_metric(
     if changes.get("kind", MetricKind.flow) is not MetricKind.flow and await _has_factors(session, metric.code):
         raise Conflict("emission factors refer to this metric, so it must stay a flow metric; delete them first")
     merged = {f: changes.get(f, getattr(metric, f)) for f in ("kind", "ghg_scope", "ghg_category")}
-    try:
-        check_ghg(MetricKind(merged["kind"]), merged["ghg_scope"], merged["ghg_category"])
-    except ValueError as exc:
-        raise Unprocessable(str(exc), loc=("body", "ghg_scope")) from exc
+    _check_ghg(MetricKind(merged["kind"]), merged["ghg_scope"], merged["ghg_category"])
     if merged["ghg_scope"] is None and metric.ghg_scope is not None and await _has_factors(session, metric.code):
         raise Conflict("emission factors convert this metric into tCO2e, so it needs a ghg_scope; delete them first")
     return await crud.apply_changes(session, principal, metric, changes, if_match)
+
+
+def _check_ghg(kind: MetricKind, scope: int | None, category: int | None) -> None:
+    """The scope rules (`check_ghg`) on the metric as it would be stored, after authorization."""
+    try:
+        check_ghg(kind, scope, category)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), loc=("body", "ghg_scope")) from exc
 
 
 async def _has_factors(session: AsyncSession, code: str) -> bool:

@@ -825,6 +825,8 @@ async def _metric(c: Ctx) -> Metric:
         direction=MetricDirection.decrease,
         kind=MetricKind.flow,
         category=IdeaCategory.waste,
+        ghg_scope=3,
+        ghg_category=5,
     )
     return await c.factory.save(metric)  # type: ignore[no-any-return]
 
