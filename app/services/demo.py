@@ -10,6 +10,19 @@ expert visits, a baseline and monthly results, and an active supplier link to a 
 - a lime processor in Ghana: quicker, safer bagging, fewer spillages, waste lime sold as paint;
 - a cleaning-services company in China: chemical-free equipment, water −75 %, clients doubled.
 
+The outcomes are the success stories'; every figure behind them (production, materials bought,
+electricity, waste, water) is illustrative: made up to be plausible and consistent with the
+story, not measured data of a real company. Each enterprise records the flows its climate
+accounting needs (a scope, a factor, a baseline and a latest result), so its progress record
+shows tCO2e by scope, a verified share and an intensity per unit of its `output_unit`:
+
+- rubber: scope 2 (electricity) and scope 3 (rubber compound, landfilled waste) fall as yield
+  rises and trimmings are sold;
+- lime: bagging ~28 % more lime means buying ~28 % more quicklime, whose calcination CO2 is the
+  processor's scope 3: its emissions are higher in total and slightly lower per bag;
+- cleaning: scope 3 (chemicals, water, wastewater) falls while scope 2 rises, as steam cleaners
+  and the microfibre-pad laundry use more electricity.
+
 `load_demo` is idempotent: when the demo partner already exists it creates nothing and
 describes what is there. Every demo user shares one documented password (`DEMO_PASSWORD`).
 """
@@ -37,6 +50,7 @@ from app.models.enums import (
     IdeaStatus,
     LinkStatus,
     Module,
+    OutputUnit,
     ResultSource,
     TrainingStatus,
     VisitKind,
@@ -104,6 +118,9 @@ BASELINE = (date(2025, 1, 1), date(2025, 12, 31))
 MONTHS = [(date(2026, m, 1), date(2026, m + 1, 1) - timedelta(days=1)) for m in range(5, 11)]
 
 
+ILLUSTRATIVE = " (Demo world: illustrative figures, not measured data of a real company.)"
+
+
 def _at(day: date, hour: int = 9) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=UTC)
 
@@ -118,6 +135,7 @@ STORIES: list[dict[str, Any]] = [
         "sector": "2219",
         "employees": (38, 74),
         "products": "Moulded rubber parts, hoses and gaskets for the automotive and building trades.",
+        "output_unit": OutputUnit.piece,  # moulded parts
         "sme": ("sme.rubber", "Rajesh Kumar", "Plant manager"),
         "currency": "INR",
         "expert": "asha",
@@ -137,7 +155,9 @@ STORIES: list[dict[str, Any]] = [
                 date(2026, 3, 10),
                 VisitKind.intake,
                 "Baseline confirmed: 78 % yield, 22 % of rubber compound wasted "
-                "as flash and off-cuts. Mixing mill and two presses worn out; heavy dust at buffing.",
+                "as flash and off-cuts. Mixing mill and two presses worn out; heavy dust at buffing. "
+                "2025: 1.2 million parts from 400 t of compound, 88 t of it landfilled; 900 MWh of "
+                "electricity." + ILLUSTRATIVE,
             ),
             (
                 date(2026, 5, 12),
@@ -146,7 +166,12 @@ STORIES: list[dict[str, Any]] = [
                 "rubber manufacturers. Dust collectors specified for grinding and buffing.",
             ),
             (date(2026, 8, 11), VisitKind.follow_up, "Dust collectors installed and working. Waste sold each week."),
-            (date(2026, 10, 13), VisitKind.monitoring, "Yield at 95 %; no rubber waste to landfill since September."),
+            (
+                date(2026, 10, 13),
+                VisitKind.monitoring,
+                "Yield at 95 %; no rubber waste to landfill since September: about 300 kg of "
+                "buffing dust a month from the dust collectors is all that goes to landfill.",
+            ),
         ],
         "ideas": [
             (
@@ -201,9 +226,18 @@ STORIES: list[dict[str, Any]] = [
             ),
         ],
         # metric: baseline value, six monthly values, verified months (indexes), idea index
+        # Illustrative figures. Each part holds ~0.26 kg of rubber: compound bought = parts ×
+        # 0.26 ÷ yield. Landfilled = compound × waste rate (+ ~300 kg of collected dust a month
+        # from August); sold = the rest of the compound not in good parts. The latest
+        # electricity reading is not verified yet.
         "results": {
             "yield_rate": (78, [82, 86, 89, 92, 94, 95], {3, 5}, 0),
             "material_waste_rate": (22, [16, 11, 6, 2, 0, 0], {3, 5}, 1),
+            "production_output": (1_200_000, [100_000, 101_000, 102_000, 103_000, 104_000, 105_000], {3, 5}, 0),
+            "rubber_compound": (400_000, [31_700, 30_500, 29_800, 29_100, 28_800, 28_700], {3, 5}, 0),
+            "electricity": (900_000, [74_000, 73_000, 72_000, 71_000, 69_000, 70_000], {1, 3}, 0),
+            "solid_waste": (88_000, [5_100, 3_400, 1_800, 900, 300, 300], {3, 5}, 1),
+            "waste_recycled": (0, [600, 900, 1_500, 1_700, 1_700, 1_400], {3, 5}, 1),
         },
     },
     {
@@ -213,6 +247,7 @@ STORIES: list[dict[str, Any]] = [
         "sector": "2394",
         "employees": (12, 41),
         "products": "Hydrated lime and quicklime in 25 kg bags; limewash paint made from waste lime.",
+        "output_unit": OutputUnit.piece,  # 25 kg bags
         "sme": ("sme.lime", "Ama Owusu", "Managing director"),
         "currency": "GHS",
         "expert": "kwame",
@@ -231,7 +266,8 @@ STORIES: list[dict[str, Any]] = [
                 date(2026, 3, 12),
                 VisitKind.intake,
                 "Bagging by shovel is slow and unsafe; about 4 t of lime "
-                "spilled and lost each month. Waste lime piled behind the store.",
+                "spilled and lost each month. Waste lime piled behind the store. 2025: 120,000 bags "
+                "from 3,048 t of quicklime; 60 MWh of electricity." + ILLUSTRATIVE,
             ),
             (
                 date(2026, 5, 14),
@@ -299,9 +335,15 @@ STORIES: list[dict[str, Any]] = [
                 None,
             ),
         ],
+        # Illustrative figures. Quicklime bought = bags × 25 kg + the lime spilled and not
+        # recovered (solid waste); the paint is made from the waste lime piled up before. The
+        # latest electricity reading is not verified yet.
         "results": {
             "production_output": (120_000, [10_200, 11_000, 11_800, 12_400, 12_700, 13_000], {3, 5}, 0),
+            "quicklime": (3_048_000, [258_000, 277_400, 297_000, 311_600, 318_900, 326_200], {3, 5}, 1),
+            "electricity": (60_000, [5_000, 5_100, 5_200, 5_300, 5_300, 5_400], {3}, 0),
             "solid_waste": (48_000, [3_000, 2_400, 2_000, 1_600, 1_400, 1_200], {3, 5}, 1),
+            "waste_recycled": (0, [300, 600, 900, 1_200, 1_500, 1_800], {3, 5}, 2),
             "work_accidents": (9, [1, 0, 0, 1, 0, 0], set(), 3),  # self-reported, not yet verified
         },
     },
@@ -312,6 +354,7 @@ STORIES: list[dict[str, Any]] = [
         "sector": "8121",
         "employees": (46, 22),
         "products": "Office, hospital and hotel cleaning services.",
+        "output_unit": OutputUnit.hour,  # service hours
         "sme": ("sme.cleaning", "Chen Mei", "General manager"),
         "currency": "CNY",
         "expert": "asha",
@@ -330,7 +373,8 @@ STORIES: list[dict[str, Any]] = [
             (
                 date(2026, 3, 17),
                 VisitKind.intake,
-                "1,200 m3 of water a year and 14 cleaning chemicals in use; cleaners report skin irritation.",
+                "1,200 m3 of water a year and 14 cleaning chemicals in use (2.4 t a year); cleaners "
+                "report skin irritation. 2025: 96,000 service hours, 18 MWh of electricity." + ILLUSTRATIVE,
             ),
             (
                 date(2026, 5, 19),
@@ -341,7 +385,8 @@ STORIES: list[dict[str, Any]] = [
             (
                 date(2026, 8, 18),
                 VisitKind.follow_up,
-                "All teams on chemical-free equipment; green cleaning offer brought in new office clients.",
+                "All teams on chemical-free equipment; green cleaning offer brought in new office clients. "
+                "Electricity use is up: steam cleaners and the microfibre-pad laundry.",
             ),
             (date(2026, 10, 20), VisitKind.monitoring, "Water use down 75 %; clients served doubled to 80."),
         ],
@@ -387,10 +432,17 @@ STORIES: list[dict[str, Any]] = [
                 None,
             ),
         ],
+        # Illustrative figures. Service hours grow less than clients (the new office clients
+        # are small); a little disinfectant is still bought for hospital contracts, its latest
+        # invoice not verified yet.
         "results": {
             # Water: 1,200 m3 in 2025; monthly meter readings, the latest at 300 m3 a year.
             "water": (1_200, [70, 55, 40, 32, 27, round(300 * 31 / 365, 2)], {3, 5}, 0),
             "clients_served": (40, [46, 52, 58, 66, 74, 80], {3, 5}, 2),
+            "production_output": (96_000, [8_000, 8_300, 8_600, 8_900, 9_200, 9_500], {3, 5}, 2),
+            "wastewater": (1_150, [66, 52, 38, 30, 25, 23], {3, 5}, 0),
+            "cleaning_chemicals": (2_400, [120, 60, 30, 15, 10, 10], {3}, 0),
+            "electricity": (18_000, [1_700, 1_800, 1_850, 1_900, 1_950, 2_000], {3, 5}, 0),
         },
     },
 ]
@@ -550,6 +602,7 @@ async def _story(
         employees_female=female,
         employees_male=male,
         products=story["products"],
+        output_unit=story["output_unit"],
         contact_email=_email(local),
     )
     session.add(enterprise)

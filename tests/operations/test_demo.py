@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from app.models import metadata
 from app.services import demo
 from app.services.demo import DEMO_PASSWORD, DemoRefused, load_demo, load_demo_at_start
+from app.services.stories import emissions_sentence, number
 from tests.factories_ideas import enterprise
 
 TOKEN_URL = "/v1/auth/token"
@@ -127,6 +128,60 @@ async def test_demo_world_is_coherent(session):
             )
         ).scalar_one()
         assert n == 3, table
+
+    # No result period ends in the future (the API refuses them; the demo writes directly).
+    future = (
+        await session.exec(
+            sa.text(
+                "SELECT count(*) FROM results WHERE enterprise_id = ANY(CAST(:ids AS uuid[])) "
+                "AND period_end > current_date"
+            ).bindparams(**params)
+        )
+    ).scalar_one()
+    assert future == 0
+
+
+async def test_demo_records_account_for_emissions(client, session):
+    """Each story's record converts at least two scopes (the figures add up to the totals), has a
+    verified share and an intensity per unit of the enterprise's output. Rubber and cleaning
+    emit less; the lime processor bags ~28 % more lime, so it buys ~28 % more quicklime: higher
+    in total, lower per bag. Cleaning's scope 2 rises (steam cleaners) while scope 3 falls."""
+    summary = await load_demo(session)
+    partner = await login(client, email_of(summary, "partner"))
+    records = {}
+    for key, enterprise_id in summary.enterprises.items():
+        r = await client.get(f"/v1/enterprises/{enterprise_id}/progress", headers=partner)
+        assert r.status_code == 200, r.text
+        records[key] = record = r.json()
+        em = record["emissions"]
+        assert em["reduction_tco2e_per_year"] is not None and em["reduction_tco2e_per_year"] != 0, key
+        assert len(em["by_scope"]) >= 2, key
+        for total in ("baseline_tco2e_per_year", "latest_tco2e_per_year", "reduction_tco2e_per_year"):
+            assert round(sum(s[total] for s in em["by_scope"]), 2) == em[total], (key, total)
+        counted = [m["tco2e"] for m in record["metrics"] if m["tco2e"] and None not in m["tco2e"].values()]
+        assert round(sum(t["baseline_per_year"] for t in counted), 2) == em["baseline_tco2e_per_year"], key
+        assert round(sum(t["latest_per_year"] for t in counted), 2) == em["latest_tco2e_per_year"], key
+        assert em["verified_share"] is not None and 0 < em["verified_share"] < 1, key
+        assert em["intensity"] is not None and em["intensity"]["change_pct"] < 0, key
+    scopes = {key: {s["scope"]: s for s in rec["emissions"]["by_scope"]} for key, rec in records.items()}
+
+    rubber = records["rubber"]["emissions"]
+    assert rubber["reduction_tco2e_per_year"] > 0 and rubber["intensity"]["output_unit"] == "piece"
+    assert set(scopes["rubber"]) == {2, 3}
+    assert all(s["reduction_tco2e_per_year"] > 0 for s in scopes["rubber"].values())
+    assert metric(records["rubber"], "electricity")["latest"]["verified"] is False
+    assert rubber["verified_share"] == 0.66
+    assert metric(records["rubber"], "waste_recycled")["tco2e"] is None, "circularity, not an emission source"
+
+    lime = records["lime"]["emissions"]
+    assert lime["reduction_tco2e_per_year"] < 0 and lime["intensity"]["output_unit"] == "piece"
+    assert metric(records["lime"], "quicklime")["improved"] is False
+    assert metric(records["lime"], "production_output")["change_pct"] > 25
+
+    cleaning = records["cleaning"]["emissions"]
+    assert cleaning["reduction_tco2e_per_year"] > 0 and cleaning["intensity"]["output_unit"] == "hour"
+    assert scopes["cleaning"][2]["reduction_tco2e_per_year"] < 0 < scopes["cleaning"][3]["reduction_tco2e_per_year"]
+    assert metric(records["cleaning"], "cleaning_chemicals")["latest"]["verified"] is False
 
 
 async def test_indian_and_chinese_progress(client, session):
@@ -264,6 +319,64 @@ async def test_story_markdown(client, session):
     assert text.startswith("# Sunrise Rubber Products Pvt. Ltd.")
     assert "- Yield increased from 78 % to 95 %" in text
     assert "## Ideas implemented" in text
+
+
+async def test_each_story_states_the_records_emissions(client, session):
+    summary = await load_demo(session)
+    partner = await login(client, email_of(summary, "partner"))
+    for key, enterprise_id in summary.enterprises.items():
+        record = (await client.get(f"/v1/enterprises/{enterprise_id}/progress", headers=partner)).json()
+        em = record["emissions"]
+        story = (await client.get(f"/v1/enterprises/{enterprise_id}/story", headers=partner)).json()
+        reduction = em["reduction_tco2e_per_year"]
+        direction = "lower" if reduction > 0 else "higher"
+        assert story["emissions"].startswith(f"Emissions {number(abs(reduction))} t CO2e per year {direction}"), key
+        for scope in em["by_scope"]:
+            assert f"in scope {scope['scope']}" in story["emissions"], key
+        assert f"{number(round(em['verified_share'] * 100))} % of the latest figure verified" in story["emissions"]
+        markdown = await client.get(
+            f"/v1/enterprises/{enterprise_id}/story", headers={**partner, "Accept": "text/markdown"}
+        )
+        assert "## Greenhouse-gas emissions\n\n" + story["emissions"] + "." in markdown.text, key
+
+    rubber = (await client.get(f"/v1/enterprises/{summary.enterprises['rubber']}/story", headers=partner)).json()
+    assert rubber["emissions"] == (
+        "Emissions 305 t CO2e per year lower (−15.1 %) than at the baseline (2,024 → 1,719 t CO2e per year): "
+        "54.3 t lower in scope 2 and 251 t lower in scope 3; 66 % of the latest figure verified; "
+        "1.69 → 1.39 kg CO2e per piece (−17.6 %)"
+    )
+    lime = (await client.get(f"/v1/enterprises/{summary.enterprises['lime']}/story", headers=partner)).json()
+    assert lime["emissions"].startswith("Emissions 579 t CO2e per year higher (+24.8 %) than at the baseline")
+    assert lime["emissions"].endswith("19.5 → 19.1 kg CO2e per piece (−2.2 %)")
+    cleaning = (await client.get(f"/v1/enterprises/{summary.enterprises['cleaning']}/story", headers=partner)).json()
+    assert "3.17 t higher in scope 2 and 3.52 t lower in scope 3" in cleaning["emissions"]
+    assert cleaning["emissions"].endswith("kg CO2e per hour (−16.4 %)")
+    assert "Production output increased by 16.5 % (96,000 hours → 111,855 hours per year)" in cleaning["highlights"]
+
+
+def test_emissions_sentence_edge_cases():
+    nothing = {"reduction_tco2e_per_year": None, "by_scope": [], "verified_share": None, "intensity": None}
+    assert emissions_sentence(nothing) is None
+    flat = {
+        "baseline_tco2e_per_year": 0.01,
+        "latest_tco2e_per_year": 0.01,
+        "reduction_tco2e_per_year": 0,
+        "reduction_pct": 0,
+        "by_scope": [
+            {"scope": 1, "baseline_tco2e_per_year": 0.01, "latest_tco2e_per_year": 0.01, "reduction_tco2e_per_year": 0}
+        ],
+        "verified_share": 0,
+        "intensity": {
+            "output_unit": None,
+            "baseline_kg_co2e_per_unit": 0.0009936,
+            "latest_kg_co2e_per_unit": 0.0009936,
+            "change_pct": 0,
+        },
+    }
+    assert emissions_sentence(flat) == (
+        "Emissions unchanged from the baseline (0.01 → 0.01 t CO2e per year): unchanged in scope 1; "
+        "0 % of the latest figure verified; 0.000994 → 0.000994 kg CO2e per unit of output (0 %)"
+    )
 
 
 async def test_story_is_hidden_from_others(client, session, factory):
