@@ -33,9 +33,10 @@ def open_database(url: str) -> Database:
     """The CLI's set-up for commands that write: the before-commit hooks the server installs
     (progress records kept current), then the database at `url`."""
     from app.db import Database
-    from app.services import progress
+    from app.services import events, progress
 
     progress.install()
+    events.install()
     return Database(url, _settings())
 
 

@@ -100,11 +100,50 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    event_retention_days: int = Field(
+        default=30, ge=1, description="Events are kept this long; an older `after` cursor answers 410."
+    )
+    webhook_retry_schedule: Annotated[list[int], NoDecode] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Seconds to wait before each retry of a failed delivery, comma-separated (default: "
+        "5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about 27 hours); then it is failed.",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="A delivery must get its 2xx within this.")
+    webhook_disable_after_days: float = Field(
+        default=5.0, gt=0, description="An endpoint failing every delivery for this long is disabled."
+    )
+    webhook_concurrency: int = Field(
+        default=64, ge=1, description="Deliveries one worker has in flight at once (all endpoints)."
+    )
+    webhook_endpoint_concurrency: int = Field(
+        default=8, ge=1, description="Deliveries one worker has in flight to any one endpoint."
+    )
+    worker: Literal["embedded", "off"] | None = Field(
+        default=None,
+        description="`embedded`: `serve` also runs a delivery worker in its process (the default in "
+        "development); `off`: deliveries are left to `score4climate worker` processes (the default elsewhere).",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="`score4climate worker` serves its Prometheus metrics here."
+    )
+    outbound_allow_private: bool | None = Field(
+        default=None,
+        description="Allow outbound calls (webhooks) to http and to loopback, private, link-local or "
+        "unique-local addresses. Default: allowed except when ENVIRONMENT=production.",
+    )
+
+    @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _positive_delays(cls, value: list[int]) -> list[int]:
+        if not value or any(delay < 1 for delay in value):
+            raise ValueError("WEBHOOK_RETRY_SCHEDULE: at least one delay, each a whole number of seconds >= 1")
         return value
 
     @field_validator("database_url")
@@ -136,6 +175,18 @@ class Settings(BaseSettings):
         if self.cors_origins:
             return self.cors_origins
         return list(DEV_CORS_ORIGINS) if self.environment == "development" else []
+
+    @property
+    def private_outbound_allowed(self) -> bool:
+        if self.outbound_allow_private is not None:
+            return self.outbound_allow_private
+        return self.environment != "production"
+
+    @property
+    def embedded_worker(self) -> bool:
+        if self.worker is not None:
+            return self.worker == "embedded"
+        return self.environment == "development"
 
     @property
     def signing_key(self) -> str:

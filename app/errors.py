@@ -93,6 +93,10 @@ class InvalidCursor(ProblemError):
     status, slug = 400, "invalid-cursor"
 
 
+class CursorExpired(ProblemError):
+    status, slug = 410, "cursor-expired"
+
+
 class Unauthorized(ProblemError):
     status, slug = 401, "unauthorized"
 

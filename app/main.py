@@ -54,6 +54,7 @@ from app.routers import (
 from app.services import auth as auth_service
 from app.services import idempotency as idempotency_service
 from app.services import progress as progress_service
+from app.services import events as events_service
 from app.services.idempotency import IdempotentReplay
 
 log = logging.getLogger("app")
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     progress_service.install()
+    events_service.install()
     security.configure_password_pool(settings.password_hash_threads)
     app = ProgrammeAPI(
         title="SCORE4Climate Programme API",

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import send_problem
@@ -174,6 +174,8 @@ class Telemetry:
             registry=self.registry,
         )
 
+        self.webhooks = WebhookSeries(self.registry)
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request (the labelled series are looked up once per method, route and status)."""
         series = self._series.get((method, route, status))
@@ -182,6 +184,36 @@ class Telemetry:
             self._series[(method, route, status)] = series
         series[0].inc()
         series[1].observe(seconds)
+
+
+class WebhookSeries:
+    """The delivery workers' series (in `serve` with an embedded worker, or `worker`'s own)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.queue_depth = Gauge(
+            "webhook_queue_depth", "Deliveries pending (due now or waiting for a retry)", registry=registry
+        )
+        self.deliveries = Counter(
+            "webhook_deliveries_total",
+            "Delivery attempts by outcome: delivered (2xx), retry (failed, another attempt is scheduled), "
+            "failed (failed for good)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "webhook_delivery_latency_seconds",
+            "From the commit of the change to the receiver's 2xx",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+            registry=registry,
+        )
+        self.endpoint_failures = Counter(
+            "webhook_endpoint_failures_total", "Failed delivery attempts (any endpoint)", registry=registry
+        )
+        self.endpoints_disabled = Counter(
+            "webhook_endpoints_disabled_total",
+            "Endpoints disabled for failing every delivery for WEBHOOK_DISABLE_AFTER_DAYS",
+            registry=registry,
+        )
 
 
 # --- per request ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ tells them apart and is checked on every decode, so neither can stand in for the
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import os
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
+from cryptography.fernet import Fernet, InvalidToken
 from jose import JWTError, jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -119,6 +121,31 @@ def hash_client_secret(secret: str) -> str:
 def client_secret_matches(secret: str, stored_hash: str | None) -> bool:
     candidate = hash_client_secret(secret[:MAX_PASSWORD_LENGTH])
     return hmac.compare_digest(candidate, stored_hash or "0" * 64)
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _sealing_key(settings: Settings) -> Fernet:
+    derived = hashlib.sha256(b"score4climate webhook secrets\x00" + settings.signing_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def seal(settings: Settings, secret: str) -> str:
+    """A secret the service must use again (a webhook signing secret), encrypted with a key derived
+    from SECRET_KEY (Fernet: AES-128-CBC + HMAC-SHA256). Rotating SECRET_KEY makes sealed secrets
+    unreadable: endpoints then need `rotate-secret`."""
+    return _sealing_key(settings).encrypt(secret.encode()).decode()
+
+
+def unseal(settings: Settings, sealed: str) -> str:
+    """The secret `seal` encrypted; ValueError when it was sealed under another SECRET_KEY."""
+    try:
+        return _sealing_key(settings).decrypt(sealed.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("the secret was sealed with another SECRET_KEY") from exc
 
 
 def sign(settings: Settings, data: bytes) -> str:

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.models import (  # noqa: F401
     api_clients,
     audit,
+    events,
     auth,
     enterprises,
     ideas,
@@ -17,6 +18,7 @@ from app.models import (  # noqa: F401
     trainings,
     users,
     visits,
+    webhooks,
 )
 
 metadata = SQLModel.metadata

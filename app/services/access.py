@@ -36,6 +36,7 @@ from app.models.trainings import Enrollment, Training
 from app.models.types import OrganisationKind, Role
 from app.models.users import User
 from app.models.visits import Visit
+from app.models.webhooks import WebhookEndpoint
 from app.principal import Principal
 
 
@@ -54,6 +55,8 @@ class Resource(StrEnum):
     reference_data = "reference-data"
     progress = "progress"
     audit_events = "audit-events"
+    events = "events"
+    webhook_endpoints = "webhook-endpoints"
 
 
 class Action(StrEnum):
@@ -165,6 +168,14 @@ PERMISSIONS: dict[Resource, dict[Role, frozenset[Action]]] = {
         Role.expert: NONE,
         Role.sme: NONE,
         Role.buyer: NONE,
+    },
+    Resource.events: {role: READ for role in Role},
+    Resource.webhook_endpoints: {
+        Role.admin: CRUD,
+        Role.partner: CRUD,
+        Role.expert: NONE,
+        Role.sme: NONE,
+        Role.buyer: CRUD,
     },
 }
 
@@ -352,6 +363,55 @@ def visible_supplier_links(principal: Principal) -> ColumnElement[bool]:
             return sa.false()
 
 
+def visible_webhook_endpoints(principal: Principal) -> ColumnElement[bool]:
+    match principal.role:
+        case Role.admin:
+            return sa.true()
+        case Role.partner | Role.buyer:
+            return WebhookEndpoint.organisation_id == principal.organisation_id  # type: ignore[return-value]
+        case _:
+            return sa.false()
+
+
+# Audiences: the visibility rules above read the other way round, for the event log. Each
+# caller has one recipient key (admins see every event and need none).
+
+
+def event_recipient_key(principal: Principal) -> UUID | None:
+    """Whose events a caller reads: its organisation (partners, buyers), itself (experts), its
+    enterprise (an SME's users)."""
+    match principal.role:
+        case Role.partner | Role.buyer:
+            return principal.organisation_id
+        case Role.expert:
+            return principal.id
+        case Role.sme:
+            return principal.enterprise_id
+        case _:
+            return None
+
+
+def enterprise_audience(enterprise_id: Any, *, buyers: bool, experts: bool) -> Any:
+    """The recipient keys of those who may see this enterprise's objects (`enterprise_id` an
+    expression: a literal, or a column of an enclosing statement): its partner organisation
+    and its own users (`visible_enterprise_ids`), its assigned experts when the objects are
+    theirs to see, and the buyers with an active link when buyers see them (`buyers=True` in
+    `_hanging_off_enterprise`)."""
+    parts = [
+        select(Enterprise.partner_id.label("recipient")).where(Enterprise.id == enterprise_id),  # type: ignore[union-attr]
+        select(Enterprise.id).where(Enterprise.id == enterprise_id),
+    ]
+    if experts:
+        parts.append(select(EnterpriseExpert.user_id).where(EnterpriseExpert.enterprise_id == enterprise_id))
+    if buyers:
+        parts.append(
+            select(SupplierLink.buyer_id).where(
+                SupplierLink.enterprise_id == enterprise_id, SupplierLink.status == LinkStatus.active
+            )
+        )
+    return sa.union(*parts)
+
+
 def visible_to_all(_: Principal) -> ColumnElement[bool]:
     return sa.true()
 
@@ -384,6 +444,7 @@ SCOPES: dict[type[SQLModel], Any] = {
     Metric: visible_to_all,
     EmissionFactor: visible_to_all,
     AuditEvent: visible_to_admins,
+    WebhookEndpoint: visible_webhook_endpoints,
 }
 
 M = TypeVar("M", bound=SQLModel)

@@ -1,6 +1,9 @@
 """Audit trail: every successful write records actor, action, object and changed fields.
 
 Written in the same transaction as the change, so the trail never disagrees with the data.
+Recording a change also notes its event for the event feed and webhooks
+(`app.services.events.note_change`): the audit trail is the one list of the writes, and the
+event log follows it.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.models.audit import AuditEvent
 from app.pagination import PageParams
 from app.principal import Principal
-from app.services import crud_filters
+from app.services import crud_filters, events
 from app.services.access import Action, Resource, require, scoped
 
-SECRET_FIELDS = frozenset({"password_hash", "secret_hash", "password"})
+SECRET_FIELDS = frozenset({"password_hash", "secret_hash", "password", "secret", "previous_secret"})
 
 
 def _jsonable(value: Any) -> Any:
@@ -52,6 +55,7 @@ async def record(
     object_id: UUID,
     changes: dict[str, Any] | None = None,
 ) -> None:
+    await events.note_change(session, action, object_type, object_id, changes or {})
     session.add(
         AuditEvent(
             actor=principal.key,

@@ -95,11 +95,12 @@ async def apply_changes(
 
 
 async def delete(session: AsyncSession, principal: Principal, obj: Any, what: str) -> None:
-    """Delete, or 409 with nothing removed when other objects still refer to it; audited."""
+    """Delete, or 409 with nothing removed when other objects still refer to it; audited
+    first, so that the event of the deletion reaches those who saw the object."""
+    await audit.record(session, principal, "delete", _object_type(obj), obj.id)
     try:
         async with session.begin_nested():
             await session.delete(obj)
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{what} still has dependent records; remove or reassign them first") from exc
-    await audit.record(session, principal, "delete", _object_type(obj), obj.id)

@@ -1,0 +1,351 @@
+"""The event log: a transactional outbox written with every change someone may see.
+
+Writing. Every audited write of an enterprise's programme data (`audit.record` calls
+`note_change`) notes an event with its audience: who may see its subject at that moment, by
+the visibility rules of the access module (`access.enterprise_audience`). Every progress
+record refreshed in the transaction becomes a `progress.updated` event carrying the record.
+Right before the transaction commits (after the progress refresh), `publish_pending` takes the
+progress lock, inserts the events (numbered `seq` by an identity column), their recipients and
+the webhook deliveries they call for, and notifies the workers. Nothing is announced for a
+rolled-back change, and nothing committed goes unannounced.
+
+Why the feed misses nothing. The lock is held until commit, and every event is numbered after
+it is taken: a transaction with lower numbers has committed (or rolled back) before a later
+one gets its first number. So whatever a reader sees is a prefix of the numbers that will ever
+commit, and resuming after the highest number received returns every later event — the same
+argument as for `updated_at` of progress records (app/services/progress.py).
+
+Reading. `GET /v1/events` lists the caller's events (admins: all) after the cursor's number.
+Events older than EVENT_RETENTION_DAYS are pruned (`prune`, run by the workers); a cursor from
+before the pruned part answers 410 (`CursorExpired`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import orjson
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.config import Settings
+from app.errors import CursorExpired
+from app.ids import utcnow, uuid7
+from app.models.events import EVENT_LOG_STATE, EVENT_RECIPIENTS, EVENTS, EventType
+from app.models.webhooks import DELIVERIES
+from app.observability import request_id_var
+from app.pagination import decode_cursor, encode_cursor, fingerprint
+from app.principal import Principal
+from app.services import access, progress_sql
+
+PENDING = "events_pending"
+REFRESHED = "events_progress_refreshed"
+NOTIFY_CHANNEL = "webhook_deliveries"
+FEED_PATH = "/v1/events"
+
+PAST = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "accept": "accepted",
+    "revoke": "revoked",
+    "verify": "verified",
+    "transition": "transitioned",
+    "assign_expert": "expert_assigned",
+    "unassign_expert": "expert_unassigned",
+}
+"""Audited actions → the event of the change (`{subject}.{PAST[action]}`)."""
+
+STATE_CHANGES = frozenset({"accept", "revoke", "verify", "transition", "assign_expert", "unassign_expert"})
+"""Actions whose `changes` (status-like, small) travel in the event's data."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Which enterprise an object of a type belongs to, and who besides the enterprise's own
+    audience sees it (a supplier link's buyer)."""
+
+    table: str | None
+    buyers: bool
+    experts: bool
+
+
+SUBJECTS: dict[str, Subject] = {
+    "enterprise": Subject(None, buyers=True, experts=True),
+    "idea": Subject("ideas", buyers=True, experts=True),
+    "result": Subject("results", buyers=True, experts=True),
+    "visit": Subject("visits", buyers=False, experts=True),
+    "enrollment": Subject("enrollments", buyers=False, experts=True),
+    "supplier_link": Subject("supplier_links", buyers=False, experts=False),
+}
+"""The objects whose changes are events, with the roles that see them (docs/permissions.md):
+buyers see an enterprise, its ideas, results and progress while their link is active, and
+their own supplier links; visits and enrollments stay with the enterprise, its partner and its
+experts. Users, organisations, trainings and reference data are not in the feed (a change of
+reference data shows as `progress.updated` of the records it changes)."""
+
+
+@dataclass(slots=True)
+class Pending:
+    id: UUID
+    type: str
+    subject_type: str
+    subject_id: UUID
+    enterprise_id: UUID | None
+    data: dict[str, Any]
+    recipients: set[UUID] = field(default_factory=set)
+
+
+def _type_of(object_type: str, action: str) -> str | None:
+    if object_type not in SUBJECTS or action not in PAST:
+        return None
+    name = f"{object_type}.{PAST[action]}"
+    return name if name in EventType._value2member_map_ else None
+
+
+async def _owner(session: AsyncSession, subject: Subject, object_id: UUID) -> tuple[UUID | None, UUID | None]:
+    """The object's enterprise, and its buyer for a supplier link."""
+    if subject.table is None:
+        return object_id, None
+    buyer = "buyer_id" if subject.table == "supplier_links" else "NULL::uuid"
+    row = (
+        await session.exec(  # type: ignore[call-overload]
+            sa.text(f"SELECT enterprise_id, {buyer} FROM {subject.table} WHERE id = :id").bindparams(id=object_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+async def note_change(
+    session: AsyncSession, action: str, object_type: str, object_id: UUID, changes: dict[str, Any]
+) -> None:
+    """Note the event of an audited change, with who may see its subject now (called before a
+    delete, so that the audience of a deleted object is the one it had)."""
+    event_type = _type_of(object_type, action)
+    if event_type is None:
+        return
+    subject = SUBJECTS[object_type]
+    enterprise_id, buyer = await _owner(session, subject, object_id)
+    if enterprise_id is None:
+        return
+    audience = access.enterprise_audience(sa.literal(enterprise_id, sa.Uuid), buyers=subject.buyers, experts=subject.experts)
+    recipients = set((await session.exec(audience)).all())  # type: ignore[call-overload]
+    if buyer is not None:
+        recipients.add(buyer)
+    if action in ("assign_expert", "unassign_expert") and "user_id" in changes:
+        recipients.add(UUID(str(changes["user_id"])))
+    data: dict[str, Any] = {"enterprise_id": str(enterprise_id)}
+    if buyer is not None:
+        data["buyer_id"] = str(buyer)
+    if action in STATE_CHANGES and changes:
+        data["changes"] = changes
+    session.info.setdefault(PENDING, []).append(
+        Pending(uuid7(), event_type, object_type, object_id, enterprise_id, data, recipients)
+    )
+
+
+def note_progress(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None:
+    """The records of these enterprises were recomputed in this transaction."""
+    session.info.setdefault(REFRESHED, set()).update(enterprise_ids)
+
+
+def _body(event: Pending, occurred_at: str) -> str:
+    return orjson.dumps(
+        {
+            "id": str(event.id),
+            "type": event.type,
+            "occurred_at": occurred_at,
+            "subject": {"type": event.subject_type, "id": str(event.subject_id)},
+            "data": event.data,
+        }
+    ).decode()
+
+
+PROGRESS_EVENTS = sa.text(
+    """
+    INSERT INTO events (id, type, occurred_at, subject_type, subject_id, enterprise_id, request_id, body)
+    SELECT k.id, 'progress.updated', k.at, 'enterprise', p.enterprise_id, p.enterprise_id, :request_id,
+           json_build_object(
+               'id', k.id, 'type', 'progress.updated',
+               'occurred_at', to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'subject', json_build_object('type', 'enterprise', 'id', p.enterprise_id),
+               'data', p.body::json)::text
+    FROM progress_records p
+    CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, clock_timestamp() AS at) k
+    WHERE p.enterprise_id = ANY(CAST(:ids AS uuid[]))
+    ORDER BY p.enterprise_id
+    RETURNING seq, enterprise_id
+    """
+).columns(sa.column("seq", sa.BigInteger), sa.column("enterprise_id", sa.Uuid))
+"""The `progress.updated` events of refreshed records: the record's stored JSON text is the
+event's `data`, so the event shows the record exactly as the progress endpoint serves it."""
+
+
+def _progress_events(ids: list[str], request_id: str | None) -> Any:
+    """Insert the events of these records and their recipients (the record's audience) in one
+    statement; returns the events' numbers."""
+    new = PROGRESS_EVENTS.bindparams(ids=ids, request_id=request_id).cte("new")
+    audience = sa.lateral(access.enterprise_audience(new.c.enterprise_id, buyers=True, experts=True), "a")
+    rows = sa.select(audience.c.recipient, new.c.seq).select_from(new.join(audience, sa.true())).distinct()
+    return (
+        sa.insert(EVENT_RECIPIENTS)
+        .from_select(["recipient", "seq"], rows)
+        .returning(EVENT_RECIPIENTS.c.seq)
+    )
+
+
+DELIVERIES_FOR = sa.text(
+    """
+    INSERT INTO webhook_deliveries (endpoint_id, event_seq)
+    SELECT ep.id, e.seq
+    FROM events e
+    JOIN webhook_endpoints ep ON ep.enabled AND e.type = ANY(ep.event_types)
+    WHERE e.seq >= :first AND e.seq <= :last
+      AND (ep.organisation_id IS NULL
+           OR EXISTS (SELECT 1 FROM event_recipients r WHERE r.seq = e.seq AND r.recipient = ep.organisation_id))
+    """
+)
+
+
+async def publish_pending(session: AsyncSession) -> None:
+    """Write the events noted in this transaction, their recipients and their webhook
+    deliveries (runs right before commit, after the progress refresh)."""
+    pending: list[Pending] = session.info.pop(PENDING, [])
+    refreshed: set[UUID] = session.info.pop(REFRESHED, set())
+    if not pending and not refreshed:
+        return
+    await session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=progress_sql.LOCK_KEY))  # type: ignore[call-overload]
+    request_id = request_id_var.get()
+    seqs: list[int] = []
+    if pending:
+        now = utcnow()
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        rows = [
+            {
+                "id": event.id,
+                "type": event.type,
+                "occurred_at": now,
+                "subject_type": event.subject_type,
+                "subject_id": event.subject_id,
+                "enterprise_id": event.enterprise_id,
+                "request_id": request_id,
+                "body": _body(event, stamp),
+            }
+            for event in pending
+        ]
+        inserted = (await session.exec(sa.insert(EVENTS).values(rows).returning(EVENTS.c.seq, EVENTS.c.id))).all()  # type: ignore[call-overload]
+        seq_of = {row.id: row.seq for row in inserted}
+        recipients = [
+            {"recipient": recipient, "seq": seq_of[event.id]} for event in pending for recipient in event.recipients
+        ]
+        if recipients:
+            await session.exec(sa.insert(EVENT_RECIPIENTS).values(recipients))  # type: ignore[call-overload]
+        seqs.extend(seq_of.values())
+    if refreshed:
+        ids = [str(i) for i in sorted(refreshed)]
+        seqs.extend(row[0] for row in (await session.exec(_progress_events(ids, request_id))).all())  # type: ignore[call-overload]
+    if seqs:
+        queued = await session.exec(DELIVERIES_FOR.bindparams(first=min(seqs), last=max(seqs)))  # type: ignore[call-overload]
+        if queued.rowcount:
+            await session.exec(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))  # type: ignore[call-overload]
+
+
+async def ping(session: AsyncSession, endpoint_id: UUID) -> tuple[UUID, UUID]:
+    """A `webhook.ping` event for one endpoint only (it is in no one's feed), and its delivery."""
+    await session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=progress_sql.LOCK_KEY))  # type: ignore[call-overload]
+    now = utcnow()
+    event = Pending(uuid7(), EventType.webhook_ping.value, "webhook_endpoint", endpoint_id, None, {})
+    event.data = {"endpoint_id": str(endpoint_id)}
+    row = {
+        "id": event.id,
+        "type": event.type,
+        "occurred_at": now,
+        "subject_type": event.subject_type,
+        "subject_id": endpoint_id,
+        "enterprise_id": None,
+        "request_id": request_id_var.get(),
+        "body": _body(event, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
+    }
+    seq = (await session.exec(sa.insert(EVENTS).values(row).returning(EVENTS.c.seq))).one()[0]  # type: ignore[call-overload]
+    delivery = (
+        await session.exec(  # type: ignore[call-overload]
+            sa.insert(DELIVERIES).values(endpoint_id=endpoint_id, event_seq=seq).returning(DELIVERIES.c.id)
+        )
+    ).one()[0]
+    await session.exec(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))  # type: ignore[call-overload]
+    return event.id, delivery
+
+
+def install() -> None:
+    """Register `publish_pending` as a before-commit step. Called at start-up after
+    `progress.install()` (the events of refreshed records need the refresh first)."""
+    from app.db import before_commit
+
+    before_commit(publish_pending)
+
+
+# --- The feed
+
+
+def _fingerprint(principal: Principal, types: Sequence[EventType]) -> str:
+    return fingerprint(principal.key, FEED_PATH, [("types", ",".join(sorted(t.value for t in types)))])
+
+
+async def feed(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    after: str | None,
+    types: Sequence[EventType],
+    limit: int,
+) -> tuple[list[str], str, bool]:
+    """The caller's events after the cursor, oldest first: their JSON texts, the cursor to
+    resume from (always one), and whether more are waiting."""
+    access.require(principal, access.Resource.events, access.Action.read)
+    mark = _fingerprint(principal, types)
+    decoded = decode_cursor(settings, after, mark, [int])
+    position: int = decoded[0] if decoded else 0
+    pruned = (await session.exec(sa.select(EVENT_LOG_STATE.c.pruned_through))).one()[0]  # type: ignore[call-overload]
+    if decoded is not None and position < pruned:
+        raise CursorExpired(
+            f"events before this cursor were removed (kept {settings.event_retention_days} days): "
+            "resynchronise in full, then follow the feed from its start"
+        )
+    query = sa.select(EVENTS.c.seq, EVENTS.c.body).where(EVENTS.c.seq > position).order_by(EVENTS.c.seq).limit(limit + 1)
+    if principal.is_admin:
+        query = query.where(EVENTS.c.type != EventType.webhook_ping.value)
+    else:
+        key = access.event_recipient_key(principal)
+        query = query.join(EVENT_RECIPIENTS, EVENT_RECIPIENTS.c.seq == EVENTS.c.seq).where(
+            EVENT_RECIPIENTS.c.recipient == key
+        )
+    if types:
+        query = query.where(EVENTS.c.type.in_([t.value for t in types]))
+    rows = (await session.exec(query)).all()  # type: ignore[call-overload]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if rows:
+        position = rows[-1].seq
+    return [row.body for row in rows], encode_cursor(settings, mark, [position]), more
+
+
+async def prune(session: AsyncSession, retention_days: int, chunk: int = 10_000) -> int:
+    """Remove one chunk of the events older than the retention (a prefix of the numbers, with
+    their recipients and deliveries); returns how many went."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    last = (
+        await session.exec(sa.select(sa.func.max(EVENTS.c.seq)).where(EVENTS.c.occurred_at < cutoff))  # type: ignore[call-overload]
+    ).one()[0]
+    if last is None:
+        return 0
+    first = (await session.exec(sa.select(sa.func.min(EVENTS.c.seq)))).one()[0]  # type: ignore[call-overload]
+    through = min(last, first + chunk - 1)
+    removed = await session.exec(sa.delete(EVENTS).where(EVENTS.c.seq <= through))  # type: ignore[call-overload]
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(EVENT_LOG_STATE).values(pruned_through=sa.func.greatest(EVENT_LOG_STATE.c.pruned_through, through))
+    )
+    return int(removed.rowcount or 0)
