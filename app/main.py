@@ -38,6 +38,7 @@ from app.routers import (
     emission_factors,
     enrollments,
     enterprises,
+    events,
     ideas,
     me,
     metrics,
@@ -50,11 +51,12 @@ from app.routers import (
     trainings,
     users,
     visits,
+    webhook_endpoints,
 )
 from app.services import auth as auth_service
+from app.services import events as events_service
 from app.services import idempotency as idempotency_service
 from app.services import progress as progress_service
-from app.services import events as events_service
 from app.services.idempotency import IdempotentReplay
 
 log = logging.getLogger("app")
@@ -77,6 +79,8 @@ ROUTERS = (
     enrollments.router,
     progress.router,
     stories.router,
+    events.router,
+    webhook_endpoints.router,
 )
 
 

@@ -103,18 +103,22 @@ def client(settings: Settings, max_connections: int = 100) -> httpx.AsyncClient:
 
 async def post(
     http: httpx.AsyncClient, url: str, content: bytes, headers: Mapping[str, str], settings: Settings
-) -> httpx.Response:
-    """POST under the policy: the URL checked again, the connection pinned to the checked address."""
+) -> int:
+    """POST under the policy and return the status: the URL checked again, the connection pinned
+    to the checked address; the answer's body is not read (a receiver's reply is not kept)."""
     target = parse(url, settings)
     pinned = await resolve(target, settings)
     if pinned is None:
-        return await http.post(target, content=content, headers=headers)
-    host_header = target.host if target.port is None else f"{target.host}:{target.port}"
-    request = http.build_request(
-        "POST",
-        target.copy_with(host=pinned),
-        content=content,
-        headers={**headers, "Host": host_header},
-        extensions={"sni_hostname": target.host},
-    )
-    return await http.send(request)
+        request = http.build_request("POST", target, content=content, headers=headers)
+    else:
+        host_header = target.host if target.port is None else f"{target.host}:{target.port}"
+        request = http.build_request(
+            "POST",
+            target.copy_with(host=pinned),
+            content=content,
+            headers={**headers, "Host": host_header},
+            extensions={"sni_hostname": target.host},
+        )
+    response = await http.send(request, stream=True)
+    await response.aclose()
+    return response.status_code

@@ -5,9 +5,9 @@ from sqlmodel import SQLModel
 from app.models import (  # noqa: F401
     api_clients,
     audit,
-    events,
     auth,
     enterprises,
+    events,
     ideas,
     idempotency,
     organisations,

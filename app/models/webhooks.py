@@ -150,6 +150,8 @@ class WebhookAttemptPublic(SQLModel):
 
 
 class WebhookDeliveryPublic(SQLModel):
+    model_config = ConfigDict(from_attributes=True)  # type: ignore[assignment]
+
     id: UUID
     endpoint_id: UUID
     event_id: UUID

@@ -398,7 +398,7 @@ def enterprise_audience(enterprise_id: Any, *, buyers: bool, experts: bool) -> A
     theirs to see, and the buyers with an active link when buyers see them (`buyers=True` in
     `_hanging_off_enterprise`)."""
     parts = [
-        select(Enterprise.partner_id.label("recipient")).where(Enterprise.id == enterprise_id),  # type: ignore[union-attr]
+        select(Enterprise.partner_id.label("recipient")).where(Enterprise.id == enterprise_id),  # type: ignore[union-attr,attr-defined]
         select(Enterprise.id).where(Enterprise.id == enterprise_id),
     ]
     if experts:

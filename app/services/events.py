@@ -132,7 +132,9 @@ async def note_change(
     enterprise_id, buyer = await _owner(session, subject, object_id)
     if enterprise_id is None:
         return
-    audience = access.enterprise_audience(sa.literal(enterprise_id, sa.Uuid), buyers=subject.buyers, experts=subject.experts)
+    audience = access.enterprise_audience(
+        sa.literal(enterprise_id, sa.Uuid), buyers=subject.buyers, experts=subject.experts
+    )
     recipients = set((await session.exec(audience)).all())  # type: ignore[call-overload]
     if buyer is not None:
         recipients.add(buyer)
@@ -191,11 +193,7 @@ def _progress_events(ids: list[str], request_id: str | None) -> Any:
     new = PROGRESS_EVENTS.bindparams(ids=ids, request_id=request_id).cte("new")
     audience = sa.lateral(access.enterprise_audience(new.c.enterprise_id, buyers=True, experts=True), "a")
     rows = sa.select(audience.c.recipient, new.c.seq).select_from(new.join(audience, sa.true())).distinct()
-    return (
-        sa.insert(EVENT_RECIPIENTS)
-        .from_select(["recipient", "seq"], rows)
-        .returning(EVENT_RECIPIENTS.c.seq)
-    )
+    return sa.insert(EVENT_RECIPIENTS).from_select(["recipient", "seq"], rows).returning(EVENT_RECIPIENTS.c.seq)
 
 
 DELIVERIES_FOR = sa.text(
@@ -315,7 +313,9 @@ async def feed(
             f"events before this cursor were removed (kept {settings.event_retention_days} days): "
             "resynchronise in full, then follow the feed from its start"
         )
-    query = sa.select(EVENTS.c.seq, EVENTS.c.body).where(EVENTS.c.seq > position).order_by(EVENTS.c.seq).limit(limit + 1)
+    query = (
+        sa.select(EVENTS.c.seq, EVENTS.c.body).where(EVENTS.c.seq > position).order_by(EVENTS.c.seq).limit(limit + 1)
+    )
     if principal.is_admin:
         query = query.where(EVENTS.c.type != EventType.webhook_ping.value)
     else:

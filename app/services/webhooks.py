@@ -59,7 +59,9 @@ async def _owner(session: AsyncSession, principal: Principal, requested: UUID | 
         return None
     org = await session.get(Organisation, requested)
     if org is None or org.kind not in (OrganisationKind.buyer, OrganisationKind.partner):
-        raise Unprocessable("organisation_id must name a buyer or partner organisation", loc=("body", "organisation_id"))
+        raise Unprocessable(
+            "organisation_id must name a buyer or partner organisation", loc=("body", "organisation_id")
+        )
     return org.id
 
 
@@ -218,6 +220,7 @@ async def retry_delivery(session: AsyncSession, principal: Principal, endpoint_i
     if not updated.rowcount:
         raise NotFound("delivery not found")
     await session.exec(sa.text(f"NOTIFY {events.NOTIFY_CHANNEL}"))  # type: ignore[call-overload]
-    await audit.record(session, principal, "retry_delivery", "webhook_endpoint", endpoint.id, {"delivery_id": str(delivery_id)})
+    await audit.record(
+        session, principal, "retry_delivery", "webhook_endpoint", endpoint.id, {"delivery_id": str(delivery_id)}
+    )
     return (await session.exec(_deliveries_of(endpoint.id).where(DELIVERIES.c.id == delivery_id))).one()  # type: ignore[call-overload]
-
