@@ -53,7 +53,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_event_recipients_seq"), "event_recipients", ["seq"])
     op.create_table(
         "event_log_state",
-        sa.Column("id", sa.SmallInteger(), nullable=False),
+        sa.Column("id", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("pruned_through", sa.BigInteger(), nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event_log_state")),
         sa.CheckConstraint("id = 1", name=op.f("ck_event_log_state_single_row")),

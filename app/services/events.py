@@ -30,6 +30,8 @@ from uuid import UUID
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Settings
@@ -98,6 +100,8 @@ class Pending:
     enterprise_id: UUID | None
     data: dict[str, Any]
     recipients: set[UUID] = field(default_factory=set)
+    within: Any = None
+    """The (innermost) transaction the change was made in: rolled back, the event goes too."""
 
 
 def _type_of(object_type: str, action: str) -> str | None:
@@ -135,7 +139,8 @@ async def note_change(
     audience = access.enterprise_audience(
         sa.literal(enterprise_id, sa.Uuid), buyers=subject.buyers, experts=subject.experts
     )
-    recipients = set((await session.exec(audience)).all())  # type: ignore[call-overload]
+    rows = (await session.exec(audience)).all()  # type: ignore[call-overload]
+    recipients: set[UUID] = {row[0] for row in rows if row[0] is not None}
     if buyer is not None:
         recipients.add(buyer)
     if action in ("assign_expert", "unassign_expert") and "user_id" in changes:
@@ -145,9 +150,26 @@ async def note_change(
         data["buyer_id"] = str(buyer)
     if action in STATE_CHANGES and changes:
         data["changes"] = changes
+    sync = session.sync_session
+    within = sync.get_nested_transaction() or sync.get_transaction()
     session.info.setdefault(PENDING, []).append(
-        Pending(uuid7(), event_type, object_type, object_id, enterprise_id, data, recipients)
+        Pending(uuid7(), event_type, object_type, object_id, enterprise_id, data, recipients, within)
     )
+
+
+def _inside(transaction: Any, ended: Any) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    """A rolled-back transaction or savepoint takes the events of its changes with it."""
+    pending: list[Pending] | None = session.info.get(PENDING)
+    if pending:
+        session.info[PENDING] = [event for event in pending if not _inside(event.within, previous_transaction)]
 
 
 def note_progress(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None:
@@ -170,16 +192,16 @@ def _body(event: Pending, occurred_at: str) -> str:
 PROGRESS_EVENTS = sa.text(
     """
     INSERT INTO events (id, type, occurred_at, subject_type, subject_id, enterprise_id, request_id, body)
-    SELECT k.id, 'progress.updated', k.at, 'enterprise', p.enterprise_id, p.enterprise_id, :request_id,
+    SELECT k.id, 'progress.updated', k.at, 'enterprise', k.enterprise_id, k.enterprise_id, :request_id,
            json_build_object(
                'id', k.id, 'type', 'progress.updated',
                'occurred_at', to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'subject', json_build_object('type', 'enterprise', 'id', p.enterprise_id),
-               'data', p.body::json)::text
-    FROM progress_records p
-    CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, clock_timestamp() AS at) k
-    WHERE p.enterprise_id = ANY(CAST(:ids AS uuid[]))
-    ORDER BY p.enterprise_id
+               'subject', json_build_object('type', 'enterprise', 'id', k.enterprise_id),
+               'data', k.body::json)::text
+    FROM (SELECT gen_random_uuid() AS id, clock_timestamp() AS at, p.enterprise_id, p.body
+          FROM progress_records p
+          WHERE p.enterprise_id = ANY(CAST(:ids AS uuid[]))
+          ORDER BY p.enterprise_id) k
     RETURNING seq, enterprise_id
     """
 ).columns(sa.column("seq", sa.BigInteger), sa.column("enterprise_id", sa.Uuid))
@@ -281,8 +303,10 @@ async def ping(session: AsyncSession, endpoint_id: UUID) -> tuple[UUID, UUID]:
 def install() -> None:
     """Register `publish_pending` as a before-commit step. Called at start-up after
     `progress.install()` (the events of refreshed records need the refresh first)."""
-    from app.db import before_commit
+    from app.db import ProgrammeSyncSession, before_commit
 
+    if not sa_event.contains(ProgrammeSyncSession, "after_soft_rollback", _forget_rolled_back):
+        sa_event.listen(ProgrammeSyncSession, "after_soft_rollback", _forget_rolled_back)
     before_commit(publish_pending)
 
 

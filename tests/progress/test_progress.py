@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.db import ReadOnly
+from app.db import ReadOnly, run_before_commit
 from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus, ResultSource
 from app.models.results import Result
@@ -246,7 +246,7 @@ async def test_queries_are_bounded_whatever_the_data_size(app, client, factory, 
             )
             ents.append(ent)
         await progress.refresh(session, [e.id for e in ents])
-        await progress.refresh_pending(session)
+        await run_before_commit(session)  # as a commit would: the records, then their events
         page = await _statements_for(app, client, h, "/v1/progress?limit=500", session)
         routed = await _statements_for(app, client, h, "/v1/progress?limit=500&country=IN", session)
         assert len((await client.get("/v1/progress?limit=500", headers=h)).json()["items"]) == size
