@@ -83,6 +83,16 @@ TAGS: list[dict[str, str]] = [
         "name": "stories",
         "description": "A short, factual, shareable summary of an enterprise's verified progress, as JSON or Markdown.",
     },
+    {
+        "name": "events",
+        "description": "The caller's event feed: every change it may see, removals and revoked consents included, "
+        "oldest first, resumable without missing one.",
+    },
+    {
+        "name": "webhook-endpoints",
+        "description": "Pushed events: endpoints that receive the feed's events as signed HTTP POSTs (Standard "
+        "Webhooks), the delivery log, retries.",
+    },
     {"name": "operations", "description": "Health, readiness and Prometheus metrics, outside `/v1`."},
 ]
 
@@ -202,7 +212,8 @@ class Traits:
     path: str
     authenticated: bool  # depends on the access token (`current_principal`, `current_claims`)
     database: bool  # holds a database session or a read-only connection
-    paged: bool  # takes a `cursor`
+    paged: bool  # takes a `cursor` (or the event feed's `after`)
+    feed: bool  # the event feed: its cursor can outlive the events it points after
     inputs: bool  # any validated parameter or body
     path_ids: bool  # objects named in the path
     header_names: frozenset[str]
@@ -237,7 +248,8 @@ def traits(route: RouteContext, method: str) -> Traits:
         path=path,
         authenticated=bool({current_principal, current_claims} & calls),
         database=bool({get_session, read_only} & calls),
-        paged="cursor" in query_names,
+        paged=bool({"cursor", "after"} & query_names),
+        feed="after" in query_names,
         inputs=bool(shown) or route.body_field is not None,
         path_ids=any(d.path_params for d in every),
         header_names=frozenset(p.alias for d in every for p in d.header_params),
@@ -258,6 +270,12 @@ def statuses(t: Traits) -> dict[int, list[str]]:
         add(
             400,
             "`cursor` is malformed, altered, or was issued for another caller, list or set of filters (`invalid-cursor`).",
+        )
+    if t.feed:
+        add(
+            410,
+            "The events after this cursor are older than the retention and were removed (`cursor-expired`): "
+            "resynchronise in full, then follow the feed from its start.",
         )
     if t.writes:
         add(400, "`Content-Length` is malformed (`bad-request`).")

@@ -109,6 +109,8 @@ class WebhookEndpointCreate(InputModel):
 
 
 class WebhookEndpointUpdate(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"enabled": True}]})
+
     url: str | NoNull = PydanticField(default=None, min_length=8, max_length=2048)
     event_types: EventTypes | NoNull = PydanticField(default=None, min_length=1, max_length=len(EventType))
     description: str | None = PydanticField(default=None, max_length=500)

@@ -111,7 +111,7 @@ async def delete_webhook_endpoint(session: SessionDep, principal: CurrentPrincip
 
 @router.post(
     "/{endpoint_id}/rotate-secret",
-    name="rotate_secret",
+    name="rotate-secret",
     summary="Rotate a webhook endpoint's secret",
     response_model=WebhookEndpointCreated,
 )
@@ -144,7 +144,7 @@ async def ping_webhook_endpoint(
 
 @router.get(
     "/{endpoint_id}/deliveries",
-    name="list_deliveries",
+    name="list-deliveries",
     summary="List an endpoint's deliveries and their attempts",
     response_model=WebhookDeliveryPage,
 )
@@ -163,7 +163,7 @@ async def list_webhook_deliveries(
 
 @router.post(
     "/{endpoint_id}/deliveries/{delivery_id}/retry",
-    name="retry_delivery",
+    name="retry-delivery",
     summary="Send a delivery again",
     status_code=202,
     response_model=WebhookDeliveryPublic,

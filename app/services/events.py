@@ -31,6 +31,7 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -331,7 +332,8 @@ async def feed(
     mark = _fingerprint(principal, types)
     decoded = decode_cursor(settings, after, mark, [int])
     position: int = decoded[0] if decoded else 0
-    pruned = (await session.exec(sa.select(EVENT_LOG_STATE.c.pruned_through))).one()[0]  # type: ignore[call-overload]
+    state = (await session.exec(sa.select(EVENT_LOG_STATE.c.pruned_through))).first()  # type: ignore[call-overload]
+    pruned = state[0] if state is not None else 0
     if decoded is not None and position < pruned:
         raise CursorExpired(
             f"events before this cursor were removed (kept {settings.event_retention_days} days): "
@@ -369,7 +371,11 @@ async def prune(session: AsyncSession, retention_days: int, chunk: int = 10_000)
     first = (await session.exec(sa.select(sa.func.min(EVENTS.c.seq)))).one()[0]  # type: ignore[call-overload]
     through = min(last, first + chunk - 1)
     removed = await session.exec(sa.delete(EVENTS).where(EVENTS.c.seq <= through))  # type: ignore[call-overload]
+    upsert = pg_insert(EVENT_LOG_STATE).values(id=1, pruned_through=through)
     await session.exec(  # type: ignore[call-overload]
-        sa.update(EVENT_LOG_STATE).values(pruned_through=sa.func.greatest(EVENT_LOG_STATE.c.pruned_through, through))
+        upsert.on_conflict_do_update(
+            index_elements=[EVENT_LOG_STATE.c.id],
+            set_={"pruned_through": sa.func.greatest(EVENT_LOG_STATE.c.pruned_through, through)},
+        )
     )
     return int(removed.rowcount or 0)

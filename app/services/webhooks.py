@@ -93,7 +93,6 @@ async def list_endpoints(
 
 
 async def get_endpoint(session: AsyncSession, principal: Principal, endpoint_id: UUID) -> WebhookEndpoint:
-    require(principal, Resource.webhook_endpoints, Action.read)
     return await get_visible(session, principal, WebhookEndpoint, endpoint_id)
 
 
@@ -172,7 +171,8 @@ def _deliveries_of(endpoint_id: UUID) -> Any:
                         ATTEMPTS.c.attempted_at,
                     )
                 ),
-                sa.cast("[]", JSONB),
+                sa.literal_column("'[]'::jsonb"),
+                type_=JSONB,
             )
         )
         .where(ATTEMPTS.c.delivery_id == DELIVERIES.c.id)
@@ -190,7 +190,7 @@ def _deliveries_of(endpoint_id: UUID) -> Any:
                 "next_attempt_at"
             ),
             DELIVERIES.c.delivered_at,
-            attempts.label("attempts"),
+            sa.type_coerce(attempts, JSONB).label("attempts"),
         )
         .select_from(DELIVERIES.join(EVENTS, EVENTS.c.seq == DELIVERIES.c.event_seq))
         .where(DELIVERIES.c.endpoint_id == endpoint_id)

@@ -58,6 +58,9 @@ from app.models.supplier_links import SupplierLink
 from app.models.trainings import Enrollment, Training
 from app.models.users import User
 from app.models.visits import Visit
+from app.models.webhooks import DELIVERIES, WebhookEndpoint
+from app.security import new_webhook_secret, seal
+from app.services import events
 from tests.contract import mismatches
 from tests.factories import Factory
 from tests.two_tenants import build_tenant
@@ -300,6 +303,16 @@ progress-list                  200      200      200      200      200
 progress-portfolio             200      200      200      200      200
 stories-get                    200/200  200/404  200/404  200/404  200/404
 audit-events-list              200      403      403      403      403
+events-list                    200      200      200      200      200
+webhook-endpoints-list         200      200      403      403      200
+webhook-endpoints-create       201      201      403      403      201
+webhook-endpoints-get          200/200  200/404  404/404  404/404  200/404
+webhook-endpoints-update       200/200  200/404  404/404  404/404  200/404
+webhook-endpoints-delete       204/204  204/404  404/404  404/404  204/404
+webhook-endpoints-rotate-secret 200/200 200/404  404/404  404/404  200/404
+webhook-endpoints-ping         202/202  202/404  404/404  404/404  202/404
+webhook-endpoints-list-deliveries 200/200 200/404 404/404 404/404  200/404
+webhook-endpoints-retry-delivery 202/202 202/404 404/404  404/404  202/404
 """
 
 
@@ -928,6 +941,90 @@ async def _portfolio(c: Ctx) -> Call:
 @op("audit-events-list", "GET", "/v1/audit-events")
 async def _audit(c: Ctx) -> Call:
     return Call()
+
+
+@op("events-list", "GET", "/v1/events")
+async def _events(c: Ctx) -> Call:
+    return Call()
+
+
+# --- webhook endpoints: own is an endpoint of the caller's organisation (partner org A, buyer org
+# X for the buyer), other the same of side B.
+
+
+async def _endpoint(c: Ctx, side: Side | None = None) -> WebhookEndpoint:
+    side = side or c.side
+    org = side.buyer_org if c.role == "buyer" else side.partner_org
+    endpoint = WebhookEndpoint(
+        organisation_id=org.id,
+        url="https://hooks.example.com/score4climate",
+        event_types=["progress.updated"],
+        secret=seal(c.factory.settings, new_webhook_secret()),
+        secret_prefix="whsec_test",
+    )
+    return await c.factory.save(endpoint)  # type: ignore[no-any-return]
+
+
+@op("webhook-endpoints-list", "GET", "/v1/webhook-endpoints", mirror="webhook-endpoints-get")
+async def _endpoints_list(c: Ctx) -> Call:
+    return Call(members=((await _endpoint(c, c.world.a)).id, (await _endpoint(c, c.world.b)).id))
+
+
+@op("webhook-endpoints-create", "POST", "/v1/webhook-endpoints")
+async def _endpoints_create(c: Ctx) -> Call:
+    body: dict[str, Any] = {"url": "https://hooks.example.com/new", "event_types": ["progress.updated"]}
+    if c.role == "admin":
+        body["organisation_id"] = s(c.own_org.id)
+    return Call(body=body, table=WebhookEndpoint)
+
+
+@op("webhook-endpoints-get", "GET", "/v1/webhook-endpoints/{endpoint_id}")
+async def _endpoints_get(c: Ctx) -> Call:
+    return Call({"endpoint_id": (await _endpoint(c)).id})
+
+
+@op("webhook-endpoints-update", "PATCH", "/v1/webhook-endpoints/{endpoint_id}")
+async def _endpoints_update(c: Ctx) -> Call:
+    endpoint = await _endpoint(c)
+    return Call({"endpoint_id": endpoint.id}, body={"enabled": False}, obj=endpoint)
+
+
+@op("webhook-endpoints-delete", "DELETE", "/v1/webhook-endpoints/{endpoint_id}")
+async def _endpoints_delete(c: Ctx) -> Call:
+    endpoint = await _endpoint(c)
+    return Call({"endpoint_id": endpoint.id}, obj=endpoint)
+
+
+@op("webhook-endpoints-rotate-secret", "POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret")
+async def _endpoints_rotate(c: Ctx) -> Call:
+    endpoint = await _endpoint(c)
+    return Call({"endpoint_id": endpoint.id}, obj=endpoint)
+
+
+@op("webhook-endpoints-ping", "POST", "/v1/webhook-endpoints/{endpoint_id}/ping")
+async def _endpoints_ping(c: Ctx) -> Call:
+    endpoint = await _endpoint(c)
+    return Call({"endpoint_id": endpoint.id}, obj=endpoint, state=sa.select(DELIVERIES.c.id))
+
+
+@op("webhook-endpoints-list-deliveries", "GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries")
+async def _endpoints_deliveries(c: Ctx) -> Call:
+    return Call({"endpoint_id": (await _endpoint(c)).id})
+
+
+@op(
+    "webhook-endpoints-retry-delivery",
+    "POST",
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry",
+)
+async def _endpoints_retry(c: Ctx) -> Call:
+    endpoint = await _endpoint(c)
+    _, delivery_id = await events.ping(c.factory.session, endpoint.id)
+    await c.factory.session.exec(  # type: ignore[call-overload]
+        sa.update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(status="failed", next_attempt_at=None)
+    )
+    state = sa.select(DELIVERIES.c.status).where(DELIVERIES.c.id == delivery_id)
+    return Call({"endpoint_id": endpoint.id, "delivery_id": delivery_id}, state=state)
 
 
 # --- the rows ----------------------------------------------------------------------------------

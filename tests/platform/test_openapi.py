@@ -177,8 +177,10 @@ def implied_statuses(doc: dict, method: str, path: str, op: dict) -> set[str]:
     out: set[str] = set()
     if _single_object_get(doc, method, path, op) or (method == "get" and "If-None-Match" in _params(op, "header")):
         out.add("304")  # a single object, or a list that answers `If-None-Match` (the progress pull)
-    if "cursor" in _params(op, "query") or writes:
+    if {"cursor", "after"} & _params(op, "query") or writes:
         out.add("400")  # a forged cursor; a malformed Content-Length
+    if "after" in _params(op, "query"):
+        out.add("410")  # the event feed: a cursor from before the retention
     if op.get("security"):
         out |= {"401", "403"}
     if _params(op, "path"):
