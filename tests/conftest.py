@@ -20,7 +20,7 @@ from app.config import Settings  # noqa: E402
 from app.db import Database, ProgrammeSession, ReadOnly, get_session, run_before_commit  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import metadata  # noqa: E402
-from app.services import progress  # noqa: E402
+from app.services import events, progress  # noqa: E402
 from tests import dbsetup  # noqa: E402
 from tests.factories import Factory  # noqa: E402
 
@@ -63,6 +63,7 @@ def settings(database_url: str) -> Settings:
 async def database(settings: Settings) -> AsyncIterator[Database]:
     assert settings.database_url
     progress.install()  # as create_app and the CLI do at start-up
+    events.install()
     db = Database(settings.database_url, settings)
     yield db
     await db.dispose()

@@ -43,7 +43,7 @@ from app.models.webhooks import DELIVERIES
 from app.observability import request_id_var
 from app.pagination import decode_cursor, encode_cursor, fingerprint
 from app.principal import Principal
-from app.services import access, progress_sql
+from app.services import access, locking
 
 PENDING = "events_pending"
 REFRESHED = "events_progress_refreshed"
@@ -239,7 +239,7 @@ async def publish_pending(session: AsyncSession) -> None:
     refreshed: set[UUID] = session.info.pop(REFRESHED, set())
     if not pending and not refreshed:
         return
-    await session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=progress_sql.LOCK_KEY))  # type: ignore[call-overload]
+    await locking.commit_order_lock(session)
     request_id = request_id_var.get()
     seqs: list[int] = []
     if pending:
@@ -277,7 +277,7 @@ async def publish_pending(session: AsyncSession) -> None:
 
 async def ping(session: AsyncSession, endpoint_id: UUID) -> tuple[UUID, UUID]:
     """A `webhook.ping` event for one endpoint only (it is in no one's feed), and its delivery."""
-    await session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=progress_sql.LOCK_KEY))  # type: ignore[call-overload]
+    await locking.commit_order_lock(session)
     now = utcnow()
     event = Pending(uuid7(), EventType.webhook_ping.value, "webhook_endpoint", endpoint_id, None, {})
     event.data = {"endpoint_id": str(endpoint_id)}

@@ -15,7 +15,10 @@ assignments — takes its row locks in this order and holds them until it commit
 3. **At commit** (`app.db.ProgrammeSession.commit`), the progress refresh (`app.services.progress.refresh`):
    `FOR KEY SHARE` on every enterprise whose record it recomputes, in id order
    (`share_enterprises`), which waits only for an enterprise being deleted; then the global
-   progress lock (a transaction-scoped advisory lock); then the `progress_records` rows.
+   progress lock (a transaction-scoped advisory lock, `commit_order_lock`); then the
+   `progress_records` rows; then (app.services.events.publish_pending) the event log rows.
+   The same lock numbers records (`updated_at`) and events (`seq`) in commit order: that is
+   what lets the progress feed and the event feed resume without missing a commit.
 
 So whoever holds the progress lock waits for nobody (what it needs was taken at step 3
 before it), and a write waiting at step 1 or 2 waits for a write of the same enterprise that
@@ -52,6 +55,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.enterprises import Enterprise
 from app.principal import Principal
+from app.services import progress_sql
 from app.services.access import get_visible
 
 M = TypeVar("M", bound=SQLModel)
@@ -82,3 +86,9 @@ async def share_enterprises(session: AsyncSession, enterprise_ids: Iterable[UUID
     ids = [str(i) for i in sorted(set(enterprise_ids))]
     if ids:
         await session.exec(SHARE.bindparams(ids=ids))  # type: ignore[call-overload]
+
+
+async def commit_order_lock(session: AsyncSession) -> None:
+    """Take the progress lock (held until commit): whatever is numbered after it (progress
+    records' `updated_at`, events' `seq`) is numbered in commit order."""
+    await session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=progress_sql.LOCK_KEY))  # type: ignore[call-overload]

@@ -56,7 +56,7 @@ from app.models.users import User
 from app.pagination import PARSERS
 from app.principal import Principal
 from app.security import PrincipalKind, TokenClaims
-from app.services import events, progress_sql
+from app.services import events, locking, progress_sql
 from app.services.access import Action, Resource, require, visible_enterprise_ids, visible_enterprises
 from app.services.auth import live_principal, principal_row
 from app.services.locking import share_enterprises
@@ -123,7 +123,7 @@ async def refresh(session: AsyncSession, enterprise_ids: Iterable[UUID]) -> None
     if not ids:
         return
     await share_enterprises(session, ids)
-    await session.exec(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=progress_sql.LOCK_KEY))  # type: ignore[call-overload]
+    await locking.commit_order_lock(session)
     for start in range(0, len(ids), 2000):
         chunk = [str(i) for i in ids[start : start + 2000]]
         await session.exec(sa.text(progress_sql.UPSERT).bindparams(ids=chunk))  # type: ignore[call-overload]
