@@ -1,4 +1,4 @@
-"""`score4climate` command line: serve, migrate, create-user, export-openapi, load-demo."""
+"""`score4climate` command line: serve, worker, migrate, create-user, export-openapi, load-demo."""
 
 from __future__ import annotations
 
@@ -169,6 +169,40 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Deliver webhooks until SIGTERM or Ctrl-C (in-flight deliveries are finished first)."""
+    import signal
+
+    from prometheus_client import start_http_server
+
+    from app.observability import Telemetry, configure_logging
+    from app.services.delivery import Worker
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    url = resolve_database_url()
+    port = args.metrics_port or settings.worker_metrics_port
+    telemetry = Telemetry()
+    if port:
+        start_http_server(port, addr=settings.host, registry=telemetry.registry)
+        print(f"worker metrics on http://{settings.host}:{port}/metrics", flush=True)
+
+    async def run() -> None:
+        database = open_database(url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        print("delivery worker running (SIGTERM or Ctrl-C stops it)", flush=True)
+        try:
+            await Worker(database, settings, telemetry.webhooks).run(stop)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+    print("delivery worker stopped", flush=True)
+
+
 def cmd_migrate(_: argparse.Namespace) -> None:
     migrate(resolve_database_url())
     print("database migrated to the latest revision")
@@ -277,6 +311,10 @@ def main(argv: list[str] | None = None) -> None:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="deliver webhooks from the queue in PostgreSQL (run as many as you like)")
+    worker.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (WORKER_METRICS_PORT)")
+    worker.set_defaults(func=cmd_worker)
 
     create = sub.add_parser("create-user", help="create a user (password from --password, $S4C_PASSWORD or a prompt)")
     create.add_argument("--email", required=True)

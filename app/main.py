@@ -54,6 +54,7 @@ from app.routers import (
     webhook_endpoints,
 )
 from app.services import auth as auth_service
+from app.services import delivery
 from app.services import events as events_service
 from app.services import idempotency as idempotency_service
 from app.services import progress as progress_service
@@ -111,11 +112,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             log.info("first administrator created", extra={"email": app.state.settings.first_admin_email})
         await session.commit()
     purger = asyncio.create_task(purge_idempotency_keys(db, app.state.settings.idempotency_ttl_hours))
+    stop_worker = asyncio.Event()
+    worker = None
+    if app.state.settings.embedded_worker:  # WORKER=embedded (the default in development)
+        worker = asyncio.create_task(
+            delivery.Worker(db, app.state.settings, app.state.telemetry.webhooks).run(stop_worker)
+        )
     # Everything built so far (framework, models, schemas) lives as long as the process: keep it
     # out of the collector's full passes, which otherwise stall requests for tens of ms.
     gc.collect()
     gc.freeze()
     yield
+    if worker is not None:
+        stop_worker.set()
+        await worker
     purger.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await purger

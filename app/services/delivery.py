@@ -281,6 +281,7 @@ class Worker:
     def _observe(self, job: Job, attempt: Attempt, status: str, *, claimed: bool, now: datetime) -> None:
         outcome = {"delivered": "delivered", "pending": "retry", "failed": "failed"}[status]
         fields = {
+            "request_id": job.request_id,  # the write that caused the event
             "delivery_id": str(job.id),
             "endpoint_id": str(job.endpoint_id),
             "event_id": str(job.event_id),
