@@ -39,6 +39,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 import sqlalchemy as sa
+from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from app import __version__, outbound
@@ -250,7 +251,7 @@ class Worker:
         """Start or continue the endpoint's run of failures; disable it when the run is too long."""
         endpoint = (
             await session.exec(
-                sa.select(WebhookEndpoint).where(WebhookEndpoint.id == job.endpoint_id).with_for_update()  # type: ignore[arg-type]
+                select(WebhookEndpoint).where(WebhookEndpoint.id == job.endpoint_id).with_for_update()  # type: ignore[arg-type]
             )
         ).first()
         if endpoint is None:

@@ -9,7 +9,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -75,7 +74,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(hook, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(500):
+        if server.started:
+            break
         await asyncio.sleep(0.01)
     hook.url = f"http://127.0.0.1:{port}/hook"
     yield hook
@@ -165,7 +166,9 @@ async def test_unknown_event_types_and_bad_urls_are_422(live_client, live_factor
 # --- delivery ----------------------------------------------------------------------------------
 
 
-async def test_a_write_is_delivered_signed_and_verifiable(live_client, live_factory, world, receiver, settings, database):
+async def test_a_write_is_delivered_signed_and_verifiable(
+    live_client, live_factory, world, receiver, settings, database
+):
     buyer = world.users["buyer"]
     endpoint = await _endpoint(live_client, live_factory, buyer, receiver.url, ["idea.created"])
     write = await _idea(live_client, live_factory, world)
@@ -180,7 +183,9 @@ async def test_a_write_is_delivered_signed_and_verifiable(live_client, live_fact
     assert payload["type"] == "idea.created" and payload["subject"]["id"] == write.json()["id"]
     assert got.headers["webhook-id"] == payload["id"]
     assert got.headers["content-type"] == "application/json"
-    feed = (await live_client.get("/v1/events", params={"types": "idea.created"}, headers=live_factory.auth(buyer))).json()
+    feed = (
+        await live_client.get("/v1/events", params={"types": "idea.created"}, headers=live_factory.auth(buyer))
+    ).json()
     assert [i for i in feed["items"] if i["id"] == payload["id"]] == [payload], "the same event as in the feed"
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "A" * 43 + "=").verify(got.body, got.headers)
@@ -284,7 +289,9 @@ async def test_an_endpoint_failing_for_days_is_disabled_and_says_why(
     worker = Worker(database, worker_settings(settings), telemetry.webhooks)
     try:
         assert await worker.run_once() == 1
-        got = (await live_client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=live_factory.auth(buyer))).json()
+        got = (
+            await live_client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=live_factory.auth(buyer))
+        ).json()
         assert got["enabled"] is False
         assert "5 days" in got["disabled_reason"] and "500" in got["disabled_reason"]
         assert telemetry.registry.get_sample_value("webhook_endpoints_disabled_total") == 1.0
@@ -373,8 +380,14 @@ async def test_the_worker_command_delivers_and_stops_on_sigterm(live_client, liv
     await _endpoint(live_client, live_factory, partner, receiver.url, ["idea.created"])
     await _idea(live_client, live_factory, world)
     env = {**os.environ, "DATABASE_URL": str(settings.database_url), "ENVIRONMENT": "test", "LOG_LEVEL": "INFO"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "worker",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         for _ in range(300):
@@ -384,7 +397,8 @@ async def test_the_worker_command_delivers_and_stops_on_sigterm(live_client, liv
         assert len(receiver.received) == 1, "the worker process delivered the event"
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        raw, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    output = raw.decode()
     assert process.returncode == 0, output
     assert "delivery worker stopped" in output
 
@@ -394,7 +408,9 @@ async def test_serve_runs_an_embedded_worker_when_asked(live_client, live_factor
 
     partner = world.users["partner"]
     await _endpoint(live_client, live_factory, partner, receiver.url, ["idea.created"])
-    embedded = create_app(worker_settings(settings, worker="embedded"), database=Database(str(settings.database_url), settings))
+    embedded = create_app(
+        worker_settings(settings, worker="embedded"), database=Database(str(settings.database_url), settings)
+    )
     async with lifespan(embedded):
         await _idea(live_client, live_factory, world)
         for _ in range(200):
