@@ -1,4 +1,5 @@
-"""`score4climate` command line: serve, worker, migrate, create-user, export-openapi, load-demo."""
+"""`score4climate` command line: serve, worker, receive-webhooks, migrate, create-user, export-openapi,
+load-demo."""
 
 from __future__ import annotations
 
@@ -203,6 +204,21 @@ def cmd_worker(args: argparse.Namespace) -> None:
     print("delivery worker stopped", flush=True)
 
 
+def cmd_receive_webhooks(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.webhook_receiver import receiver
+
+    secret = args.secret or os.environ.get("WEBHOOK_SECRET")
+    print(
+        f"receiving webhooks on http://{args.host}:{args.port}/ "
+        + ("(checking signatures)" if secret else "(no secret given: signatures not checked)"),
+        flush=True,
+    )
+    app = receiver(secret, lambda line: print(line, flush=True))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="off")
+
+
 def cmd_migrate(_: argparse.Namespace) -> None:
     migrate(resolve_database_url())
     print("database migrated to the latest revision")
@@ -315,6 +331,12 @@ def main(argv: list[str] | None = None) -> None:
     worker = sub.add_parser("worker", help="deliver webhooks from the queue in PostgreSQL (run as many as you like)")
     worker.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (WORKER_METRICS_PORT)")
     worker.set_defaults(func=cmd_worker)
+
+    hooks = sub.add_parser("receive-webhooks", help="a local webhook receiver that prints what arrives (development)")
+    hooks.add_argument("--host", default="127.0.0.1")
+    hooks.add_argument("--port", type=int, default=9000)
+    hooks.add_argument("--secret", help="the endpoint's secret (or WEBHOOK_SECRET): signatures are checked")
+    hooks.set_defaults(func=cmd_receive_webhooks)
 
     create = sub.add_parser("create-user", help="create a user (password from --password, $S4C_PASSWORD or a prompt)")
     create.add_argument("--email", required=True)

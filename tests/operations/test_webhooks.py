@@ -497,3 +497,26 @@ async def test_the_address_is_checked_again_at_delivery(live_client, live_factor
     [delivery] = await _deliveries(live_client, live_factory, partner, endpoint["id"])
     [attempt] = delivery["attempts"]
     assert attempt["status_code"] is None and "outbound policy" in attempt["error"]
+
+
+# --- the development receiver ------------------------------------------------------------------
+
+
+async def test_the_development_receiver_checks_signatures(
+    live_client, live_factory, world, receiver, settings, database
+):
+    from app.webhook_receiver import describe
+
+    partner = world.users["partner"]
+    endpoint = await _endpoint(live_client, live_factory, partner, receiver.url, ["idea.created"])
+    write = await _idea(live_client, live_factory, world)
+    worker = Worker(database, worker_settings(settings), None)
+    try:
+        assert await _drain(worker) == 1
+    finally:
+        await worker.close()
+    [got] = receiver.received
+    line = describe(got.body, got.headers, endpoint["secret"])
+    assert line.startswith("verified ") and "idea.created" in line and write.json()["id"] in line
+    assert describe(got.body, got.headers, "whsec_" + "A" * 43 + "=").startswith("REJECTED")
+    assert describe(got.body, got.headers, None).startswith("unchecked ")
