@@ -66,8 +66,6 @@ class EventType(StrEnum):
     supplier_link_created = "supplier_link.created"
     supplier_link_accepted = "supplier_link.accepted"
     supplier_link_revoked = "supplier_link.revoked"
-    supplier_link_updated = "supplier_link.updated"
-    supplier_link_deleted = "supplier_link.deleted"
     enrollment_created = "enrollment.created"
     enrollment_updated = "enrollment.updated"
     enrollment_deleted = "enrollment.deleted"

@@ -3,12 +3,14 @@ filters, cursors and the retention's 410."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.db import run_before_commit
 from app.models.enums import IdeaCategory, IdeaStatus
+from app.models.events import EventType
 from app.models.ideas import Idea
 from app.services import events
 from tests.factories import Factory
@@ -193,3 +195,9 @@ async def test_a_refused_change_leaves_no_event(client, factory, tenants):
     assert (await client.delete(f"/v1/visits/{a.visit.id}", headers=factory.auth(expert))).status_code == 409
     await _idea(client, factory, a, "A later, successful write")
     assert _of(await _feed(client, factory, expert), "visit.deleted", a.visit.id) == []
+
+
+def test_every_event_type_is_documented() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    missing = [t.value for t in EventType if f"| `{t.value}` |" not in page]
+    assert missing == [], f"add these to the table in docs/events.md: {missing}"
