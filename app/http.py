@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 from uuid import UUID
 
 from fastapi import Header, Request
@@ -18,7 +18,11 @@ from app.media import JSON as JSON
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from app.services.idempotency import IdempotencyKey
+
+class StoredAnswer(Protocol):
+    """Where a POST's answer is kept for `Idempotency-Key` replays (app.services.idempotency)."""
+
+    async def complete(self, session: AsyncSession, status_code: int, body: bytes, location: str | None) -> None: ...
 
 
 def wants_csv(accept: str | None) -> bool:
@@ -88,7 +92,7 @@ def representation_response(request: Request, body: bytes, media_type: str = JSO
 
 async def write_response(
     session: AsyncSession,
-    idempotency: IdempotencyKey | None,
+    idempotency: StoredAnswer | None,
     model: BaseModel,
     *,
     status_code: int = 200,
