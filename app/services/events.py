@@ -232,6 +232,25 @@ DELIVERIES_FOR = sa.text(
 )
 
 
+def _rows(pending: list[Pending], request_id: str | None) -> list[dict[str, Any]]:
+    """The `events` rows of noted events, stamped now (right before their commit)."""
+    now = utcnow()
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return [
+        {
+            "id": event.id,
+            "type": event.type,
+            "occurred_at": now,
+            "subject_type": event.subject_type,
+            "subject_id": event.subject_id,
+            "enterprise_id": event.enterprise_id,
+            "request_id": request_id,
+            "body": _body(event, stamp),
+        }
+        for event in pending
+    ]
+
+
 async def publish_pending(session: AsyncSession) -> None:
     """Write the events noted in this transaction, their recipients and their webhook
     deliveries (runs right before commit, after the progress refresh)."""
@@ -243,21 +262,7 @@ async def publish_pending(session: AsyncSession) -> None:
     request_id = request_id_var.get()
     seqs: list[int] = []
     if pending:
-        now = utcnow()
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        rows = [
-            {
-                "id": event.id,
-                "type": event.type,
-                "occurred_at": now,
-                "subject_type": event.subject_type,
-                "subject_id": event.subject_id,
-                "enterprise_id": event.enterprise_id,
-                "request_id": request_id,
-                "body": _body(event, stamp),
-            }
-            for event in pending
-        ]
+        rows = _rows(pending, request_id)
         inserted = (await session.exec(sa.insert(EVENTS).values(rows).returning(EVENTS.c.seq, EVENTS.c.id))).all()  # type: ignore[call-overload]
         seq_of = {row.id: row.seq for row in inserted}
         recipients = [
@@ -278,19 +283,9 @@ async def publish_pending(session: AsyncSession) -> None:
 async def ping(session: AsyncSession, endpoint_id: UUID) -> tuple[UUID, UUID]:
     """A `webhook.ping` event for one endpoint only (it is in no one's feed), and its delivery."""
     await locking.commit_order_lock(session)
-    now = utcnow()
     event = Pending(uuid7(), EventType.webhook_ping.value, "webhook_endpoint", endpoint_id, None, {})
     event.data = {"endpoint_id": str(endpoint_id)}
-    row = {
-        "id": event.id,
-        "type": event.type,
-        "occurred_at": now,
-        "subject_type": event.subject_type,
-        "subject_id": endpoint_id,
-        "enterprise_id": None,
-        "request_id": request_id_var.get(),
-        "body": _body(event, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
-    }
+    [row] = _rows([event], request_id_var.get())
     seq = (await session.exec(sa.insert(EVENTS).values(row).returning(EVENTS.c.seq))).one()[0]  # type: ignore[call-overload]
     delivery = (
         await session.exec(  # type: ignore[call-overload]

@@ -114,6 +114,15 @@ async def _drain(*workers: Worker) -> int:
     return total
 
 
+async def _deliver_all(database: Database, settings: Settings, series: Any = None) -> int:
+    """One worker, run until nothing is due, then closed."""
+    worker = Worker(database, settings, series)
+    try:
+        return await _drain(worker)
+    finally:
+        await worker.close()
+
+
 async def _make_due(database: Database) -> None:
     async with database.sessionmaker() as session:
         await session.exec(  # type: ignore[call-overload]
@@ -173,11 +182,7 @@ async def test_a_write_is_delivered_signed_and_verifiable(
     endpoint = await _endpoint(live_client, live_factory, buyer, receiver.url, ["idea.created"])
     write = await _idea(live_client, live_factory, world)
     telemetry = Telemetry()
-    worker = Worker(database, worker_settings(settings), telemetry.webhooks)
-    try:
-        assert await _drain(worker) == 1
-    finally:
-        await worker.close()
+    assert await _deliver_all(database, worker_settings(settings), telemetry.webhooks) == 1
     [got] = receiver.received
     payload = Webhook(endpoint["secret"]).verify(got.body, got.headers)
     assert payload["type"] == "idea.created" and payload["subject"]["id"] == write.json()["id"]
@@ -318,11 +323,7 @@ async def test_ping_reaches_only_that_endpoint_and_no_feed(
     endpoint = await _endpoint(live_client, live_factory, buyer, receiver.url, ["progress.updated"])
     r = await live_client.post(f"/v1/webhook-endpoints/{endpoint['id']}/ping", headers=live_factory.auth(buyer))
     assert r.status_code == 202, r.text
-    worker = Worker(database, worker_settings(settings), None)
-    try:
-        assert await _drain(worker) == 1
-    finally:
-        await worker.close()
+    assert await _deliver_all(database, worker_settings(settings), None) == 1
     [got] = receiver.received
     payload = Webhook(endpoint["secret"]).verify(got.body, got.headers)
     assert payload["type"] == "webhook.ping" and payload["id"] == r.json()["event_id"]
@@ -428,12 +429,8 @@ async def test_deliveries_log_the_request_id_of_the_write(
     partner = world.users["partner"]
     await _endpoint(live_client, live_factory, partner, receiver.url, ["idea.created"])
     write = await _idea(live_client, live_factory, world)
-    worker = Worker(database, worker_settings(settings), None)
-    try:
-        with caplog.at_level(logging.INFO, logger="app.webhooks"):
-            assert await _drain(worker) == 1
-    finally:
-        await worker.close()
+    with caplog.at_level(logging.INFO, logger="app.webhooks"):
+        assert await _deliver_all(database, worker_settings(settings)) == 1
     [line] = [r for r in caplog.records if r.getMessage() == "webhook delivery"]
     assert line.request_id == write.headers["x-request-id"]  # type: ignore[attr-defined]
     assert line.outcome == "delivered"  # type: ignore[attr-defined]
@@ -510,11 +507,7 @@ async def test_the_development_receiver_checks_signatures(
     partner = world.users["partner"]
     endpoint = await _endpoint(live_client, live_factory, partner, receiver.url, ["idea.created"])
     write = await _idea(live_client, live_factory, world)
-    worker = Worker(database, worker_settings(settings), None)
-    try:
-        assert await _drain(worker) == 1
-    finally:
-        await worker.close()
+    assert await _deliver_all(database, worker_settings(settings), None) == 1
     [got] = receiver.received
     line = describe(got.body, got.headers, endpoint["secret"])
     assert line.startswith("verified ") and "idea.created" in line and write.json()["id"] in line
