@@ -7,6 +7,7 @@ Environment:
                       there). Unset: the embedded server under .data/bench-pg.
   BENCH_DURATION      seconds per load phase (default 8).
   BENCH_SKIP_SEED=1   reuse an already seeded `s4c_bench` (iterate on the app quickly).
+  BENCH_ONLY=webhooks only the webhook phase (bench/webhooks.py, its own small database).
 """
 
 from __future__ import annotations
@@ -555,7 +556,7 @@ async def seeded_context(sa_url: str, dsn: str) -> Ctx:
     )
 
 
-async def async_main(sa_url: str, dsn: str, seed_seconds: float) -> None:
+async def async_main(sa_url: str, dsn: str, seed_seconds: float, admin_dsn: str) -> None:
     try:
         import uvloop  # noqa: F401
     except ImportError:
@@ -578,12 +579,21 @@ async def async_main(sa_url: str, dsn: str, seed_seconds: float) -> None:
     print("\n" + table)
     out = DATA_DIR / "bench-results.md"
     out.write_text("# Benchmark results (`make bench`)\n\n" + table + "\n")
+    from bench import webhooks
+
+    hooks = await webhooks.measure(admin_dsn)
+    print("\n" + hooks)
+    out.write_text("# Benchmark results (`make bench`)\n\n" + table + "\n\n## Webhooks\n\n" + hooks + "\n")
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
 
 def main() -> None:
     started = time.perf_counter()
     DATA_DIR.mkdir(exist_ok=True)
+    if os.environ.get("BENCH_ONLY") == "webhooks":
+        from bench import webhooks
+
+        return webhooks.main()
     admin = server_dsn()
     dsn = with_database(admin, DB_NAME)
     sa_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -604,7 +614,7 @@ def main() -> None:
         print(f"seeded in {seed_seconds:.1f} s", flush=True)
     import uvloop
 
-    uvloop.run(async_main(sa_url, dsn, seed_seconds))
+    uvloop.run(async_main(sa_url, dsn, seed_seconds, admin))
     print(f"total {time.perf_counter() - started:.0f} s")
 
 
