@@ -354,7 +354,9 @@ def start_worker(world: World) -> subprocess.Popen[bytes]:
     from bench.run import DATA_DIR
 
     env = {"DATABASE_URL": world.sa_url, "ENVIRONMENT": "test", "DATA_DIR": str(DATA_DIR)}
-    return start_process("worker", [sys.executable, "-m", "app.cli", "worker"], env)
+    profile = os.environ.get("BENCH_WORKER_PROFILE")  # a file: the worker runs under cProfile
+    python = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])
+    return start_process("worker", python + ["-m", "app.cli", "worker"], env)
 
 
 async def measure(admin_dsn: str) -> str:
