@@ -7,6 +7,7 @@ Environment:
                       there). Unset: the embedded server under .data/bench-pg.
   BENCH_DURATION      seconds per load phase (default 8).
   BENCH_SKIP_SEED=1   reuse an already seeded `s4c_bench` (iterate on the app quickly).
+  BENCH_ONLY=webhooks only the webhook phase (bench/webhooks.py, its own small database).
 """
 
 from __future__ import annotations
@@ -100,11 +101,19 @@ class Conn:
         self.writer: asyncio.StreamWriter | None = None
 
     async def get(self, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        return await self.request("GET", target, headers)
+
+    async def request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
         assert self.reader is not None
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json", "Content-Length": str(len(body))}
         lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{lines}\r\n".encode())
+        head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{lines}\r\n".encode()
+        self.writer.write(head + (body or b""))
         head = await self.reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         status = int(status_line.split(" ", 2)[1])
@@ -133,13 +142,18 @@ class Conn:
             self.writer = None
 
 
+SYNC_BYTES = [0, 0]
+"""Body bytes and records seen by full_sync, for the average progress record size."""
+
+
 def next_cursor_of(body: bytes) -> str | None:
     tail = body[body.rfind(b'"next_cursor":') + 14 :].rstrip(b"}").strip()
     return None if tail == b"null" else tail.strip(b'"').decode()
 
 
 async def full_sync(port: int, token: str, extra: str = "") -> tuple[float, int, int]:
-    """Follow next_cursor to the end; returns (seconds, records, pages)."""
+    """Follow next_cursor to the end; returns (seconds, records, pages). Adds the body bytes
+    and records to SYNC_BYTES (for the average record size)."""
     conn = Conn(port)
     auth = {"Authorization": f"Bearer {token}"}
     start = time.perf_counter()
@@ -150,6 +164,8 @@ async def full_sync(port: int, token: str, extra: str = "") -> tuple[float, int,
         if status != 200:
             raise RuntimeError(f"{target}: {status} {body[:300]!r}")
         records += body.count(b'"enterprise": {')
+        SYNC_BYTES[0] += len(body)
+        SYNC_BYTES[1] += body.count(b'"enterprise": {')
         pages += 1
         cursor = next_cursor_of(body)
         if cursor is None:
@@ -157,6 +173,10 @@ async def full_sync(port: int, token: str, extra: str = "") -> tuple[float, int,
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed, records, pages
+
+
+def record_bytes() -> float:
+    return SYNC_BYTES[0] / SYNC_BYTES[1] if SYNC_BYTES[1] else float("nan")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -236,7 +256,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def start_server(kind: str, sa_url: str, dsn: str, secret: str) -> tuple[subprocess.Popen[bytes], int]:
+async def start_server(
+    kind: str, sa_url: str, dsn: str, secret: str, factory: str | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {
         **os.environ,
@@ -247,7 +269,7 @@ async def start_server(kind: str, sa_url: str, dsn: str, secret: str) -> tuple[s
         "CEILING_DSN": dsn,
         "CEILING_SECRET": secret,
     }
-    factory = "app.main:create_app" if kind == "app" else "bench.ceiling:create_app"
+    factory = factory or ("app.main:create_app" if kind == "app" else "bench.ceiling:create_app")
     log = open(DATA_DIR / f"bench-{kind}.log", "wb")
     proc = subprocess.Popen(
         [UVICORN, "--factory", factory, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
@@ -344,6 +366,8 @@ async def measure(ctx: Ctx, ports: dict[str, int]) -> dict[str, dict[str, float]
                     f"  {kind:8} full sync {who:5} {run}: {seconds:6.3f} s ({records} records, {pages} pages)",
                     flush=True,
                 )
+
+    print(f"  average progress record in a page: {record_bytes():,.0f} B", flush=True)
 
     # (1) page throughput: the buyer's first page, authenticated.
     async def pages(kind: str, port: int) -> dict[str, float]:
@@ -480,7 +504,7 @@ def report(app: dict[str, float], ceiling: dict[str, float], seed_seconds: float
     lines += [
         "",
         f"Ratios are app/ceiling for rates and ceiling/app for times (1.00 = as fast as the ceiling). "
-        f"Seeding took {seed_seconds:.0f} s. Same bytes from app and ceiling: {'yes' if identical else 'NO'}. "
+        f"Seeding took {seed_seconds:.0f} s. Average progress record in a page: {record_bytes():,.0f} B. Same bytes from app and ceiling: {'yes' if identical else 'NO'}. "
         f"{os.cpu_count()} CPUs, {DURATION:.0f} s per load phase and server, in {ROUNDS} alternating "
         f"app/ceiling runs (mean), wrk -t1 -c{PAGE_CONCURRENCY} (pages) / "
         f"-c{SINGLE_CONCURRENCY} (single), 70 % load paced by a wrk script ({PACED_CONNECTIONS} connections, "
@@ -532,7 +556,7 @@ async def seeded_context(sa_url: str, dsn: str) -> Ctx:
     )
 
 
-async def async_main(sa_url: str, dsn: str, seed_seconds: float) -> None:
+async def async_main(sa_url: str, dsn: str, seed_seconds: float, admin_dsn: str) -> None:
     try:
         import uvloop  # noqa: F401
     except ImportError:
@@ -555,12 +579,21 @@ async def async_main(sa_url: str, dsn: str, seed_seconds: float) -> None:
     print("\n" + table)
     out = DATA_DIR / "bench-results.md"
     out.write_text("# Benchmark results (`make bench`)\n\n" + table + "\n")
+    from bench import webhooks
+
+    hooks = await webhooks.measure(admin_dsn)
+    print("\n" + hooks)
+    out.write_text("# Benchmark results (`make bench`)\n\n" + table + "\n\n## Webhooks\n\n" + hooks + "\n")
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
 
 def main() -> None:
     started = time.perf_counter()
     DATA_DIR.mkdir(exist_ok=True)
+    if os.environ.get("BENCH_ONLY") == "webhooks":
+        from bench import webhooks
+
+        return webhooks.main()
     admin = server_dsn()
     dsn = with_database(admin, DB_NAME)
     sa_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -581,7 +614,7 @@ def main() -> None:
         print(f"seeded in {seed_seconds:.1f} s", flush=True)
     import uvloop
 
-    uvloop.run(async_main(sa_url, dsn, seed_seconds))
+    uvloop.run(async_main(sa_url, dsn, seed_seconds, admin))
     print(f"total {time.perf_counter() - started:.0f} s")
 
 
