@@ -135,6 +135,8 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every outbound request at INFO; the delivery worker logs each attempt itself.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 def flush_logs() -> None:

@@ -39,14 +39,13 @@ from uuid import UUID
 import asyncpg
 import httpx
 import sqlalchemy as sa
-from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from app import __version__, outbound
 from app.config import Settings
 from app.db import Database, unit_of_work
 from app.ids import utcnow, uuid7
-from app.models.webhooks import ATTEMPTS, DELIVERIES, WebhookEndpoint
+from app.models.webhooks import DELIVERIES, WebhookEndpoint
 from app.observability import WebhookSeries, request_id_var
 from app.security import unseal
 from app.services import events
@@ -92,18 +91,46 @@ CLAIM = sa.text(
 
 FINISH = sa.text(
     """
-    UPDATE webhook_deliveries
-    SET status = :status, attempts = attempts + 1, next_attempt_at = :next_attempt_at,
-        delivered_at = :delivered_at, last_status_code = :status_code, last_error = :error,
+    UPDATE webhook_deliveries d
+    SET status = v.status, attempts = d.attempts + 1, next_attempt_at = v.next_attempt_at,
+        delivered_at = v.delivered_at, last_status_code = v.status_code, last_error = v.error,
         claimed_by = NULL, claimed_until = NULL
-    WHERE id = :id AND claimed_by = :me
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:next AS timestamptz[]),
+                CAST(:delivered AS timestamptz[]), CAST(:codes AS int[]), CAST(:errors AS text[]))
+         AS v(id, status, next_attempt_at, delivered_at, status_code, error)
+    WHERE d.id = v.id AND d.claimed_by = :me
+    RETURNING d.id
+    """
+).columns(sa.column("id", sa.Uuid))
+"""The outcomes of a batch of attempts, each only while the claim is still this worker's."""
+
+LOG_ATTEMPTS = sa.text(
+    """
+    INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status_code, duration_ms, error)
+    SELECT v.id, v.delivery_id, v.attempted_at, v.status_code, v.duration_ms, v.error
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:deliveries AS uuid[]), CAST(:at AS timestamptz[]),
+                CAST(:codes AS int[]), CAST(:durations AS int[]), CAST(:errors AS text[]))
+         AS v(id, delivery_id, attempted_at, status_code, duration_ms, error)
+    WHERE EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = v.delivery_id)
     """
 )
+"""The attempts themselves, claimed or not (they happened), unless the delivery is gone."""
 
-ENDPOINT_SUCCEEDED = sa.text(
+LOCK_ENDPOINTS = sa.text(
+    """
+    SELECT id FROM webhook_endpoints
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND (failing_since IS NOT NULL OR id = ANY(CAST(:failed AS uuid[])))
+    ORDER BY id
+    FOR NO KEY UPDATE
+    """
+)
+"""The endpoints whose run of failures this batch starts, continues or ends, locked in id order
+(two workers recording at once never wait for each other in a circle)."""
+
+ENDPOINTS_SUCCEEDED = sa.text(
     """
     UPDATE webhook_endpoints SET failing_since = NULL, updated_at = clock_timestamp()
-    WHERE id = :id AND failing_since IS NOT NULL
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND failing_since IS NOT NULL
     """
 )
 
@@ -187,11 +214,13 @@ class Worker:
         self.http = outbound.client(settings, max_connections=settings.webhook_concurrency)
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._finished: list[tuple[Job, Attempt]] = []
         self._maintained = 0.0
 
     async def close(self) -> None:
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self.flush()
         await self.http.aclose()
 
     # --- claiming and recording
@@ -211,49 +240,64 @@ class Worker:
             rows = (await session.exec(statement)).mappings().all()  # type: ignore[call-overload]
         return [Job(**row) for row in rows]
 
-    async def record(self, job: Job, attempt: Attempt) -> None:
-        """The attempt and its consequences, in one transaction (only while the claim is ours;
-        the attempt itself is logged either way: it happened)."""
+    def _outcome(self, job: Job, attempt: Attempt, now: datetime) -> tuple[str, datetime | None]:
+        """The delivery's status after this attempt, and when the next attempt is due."""
         schedule = self.settings.webhook_retry_schedule
-        now = utcnow()
         if attempt.ok:
-            values: dict[str, Any] = {"status": "delivered", "next_attempt_at": None, "delivered_at": now}
-        elif job.attempts < len(schedule):
-            retry_at = now + timedelta(seconds=schedule[job.attempts])
-            values = {"status": "pending", "next_attempt_at": retry_at, "delivered_at": None}
-        else:
-            values = {"status": "failed", "next_attempt_at": None, "delivered_at": None}
+            return "delivered", None
+        if job.attempts < len(schedule):
+            return "pending", now + timedelta(seconds=schedule[job.attempts])
+        return "failed", None
+
+    async def record(self, finished: list[tuple[Job, Attempt]]) -> None:
+        """A batch of attempts and their consequences, in one transaction: the endpoints first
+        (in id order), then the deliveries, then the attempt log."""
+        if not finished:
+            return
+        now = utcnow()
+        outcomes = [self._outcome(job, attempt, now) for job, attempt in finished]
+        succeeded = sorted({job.endpoint_id for job, attempt in finished if attempt.ok})
+        failed = sorted({job.endpoint_id for job, attempt in finished if not attempt.ok} - set(succeeded))
         async with unit_of_work(self.database) as session:
-            # the endpoint first, then the delivery: the order the API's writes take them in
-            if attempt.ok:
-                await session.exec(ENDPOINT_SUCCEEDED.bindparams(id=job.endpoint_id))  # type: ignore[call-overload]
-            else:
-                await self._endpoint_failed(session, job, attempt, now)
-            finished = await session.exec(  # type: ignore[call-overload]
-                FINISH.bindparams(id=job.id, me=self.id, status_code=attempt.status_code, error=attempt.error, **values)
+            await session.exec(  # type: ignore[call-overload]
+                LOCK_ENDPOINTS.bindparams(ids=[job.endpoint_id for job, _ in finished], failed=failed)
+            )
+            if succeeded:
+                await session.exec(ENDPOINTS_SUCCEEDED.bindparams(ids=succeeded))  # type: ignore[call-overload]
+            last_failure = {job.endpoint_id: attempt for job, attempt in finished if not attempt.ok}
+            for endpoint_id in failed:
+                await self._endpoint_failed(session, endpoint_id, last_failure[endpoint_id], now)
+            claimed = set(
+                (
+                    await session.exec(  # type: ignore[call-overload]
+                        FINISH.bindparams(
+                            me=self.id,
+                            ids=[job.id for job, _ in finished],
+                            statuses=[status for status, _ in outcomes],
+                            next=[due for _, due in outcomes],
+                            delivered=[now if attempt.ok else None for _, attempt in finished],
+                            codes=[attempt.status_code for _, attempt in finished],
+                            errors=[attempt.error for _, attempt in finished],
+                        )
+                    )
+                ).scalars()
             )
             await session.exec(  # type: ignore[call-overload]
-                sa.insert(ATTEMPTS).from_select(
-                    ["id", "delivery_id", "attempted_at", "status_code", "duration_ms", "error"],
-                    sa.select(
-                        sa.literal(uuid7(), sa.Uuid),
-                        DELIVERIES.c.id,
-                        sa.literal(attempt.started, DELIVERIES.c.created_at.type),
-                        sa.literal(attempt.status_code, sa.Integer),
-                        sa.literal(attempt.duration_ms, sa.Integer),
-                        sa.literal(attempt.error, sa.String),
-                    ).where(DELIVERIES.c.id == job.id),
+                LOG_ATTEMPTS.bindparams(
+                    ids=[uuid7() for _ in finished],
+                    deliveries=[job.id for job, _ in finished],
+                    at=[attempt.started for _, attempt in finished],
+                    codes=[attempt.status_code for _, attempt in finished],
+                    durations=[attempt.duration_ms for _, attempt in finished],
+                    errors=[attempt.error for _, attempt in finished],
                 )
             )
-        self._observe(job, attempt, values["status"], claimed=bool(finished.rowcount), now=now)
+        for (job, attempt), (status, _) in zip(finished, outcomes, strict=True):
+            self._observe(job, attempt, status, claimed=job.id in claimed, now=now)
 
-    async def _endpoint_failed(self, session: Any, job: Job, attempt: Attempt, now: datetime) -> None:
+    async def _endpoint_failed(self, session: Any, endpoint_id: UUID, attempt: Attempt, now: datetime) -> None:
         """Start or continue the endpoint's run of failures; disable it when the run is too long."""
-        endpoint = (
-            await session.exec(
-                select(WebhookEndpoint).where(WebhookEndpoint.id == job.endpoint_id).with_for_update()  # type: ignore[arg-type]
-            )
-        ).first()
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             return
         days = self.settings.webhook_disable_after_days
@@ -272,7 +316,7 @@ class Worker:
                 self.series.endpoints_disabled.inc()
             log.warning(
                 "webhook endpoint disabled",
-                extra={"endpoint_id": str(job.endpoint_id), "reason": endpoint.disabled_reason},
+                extra={"endpoint_id": str(endpoint_id), "reason": endpoint.disabled_reason},
             )
         else:
             return
@@ -320,17 +364,24 @@ class Worker:
         return Attempt(status_code, error, started, round((time.perf_counter() - clock) * 1000))
 
     async def process(self, job: Job) -> None:
+        """Send, and leave the outcome for the next batch to record."""
         request_id_var.set(job.request_id)  # the delivery logs with the request id of the write
-        attempt = await self.send(job)
+        self._finished.append((job, await self.send(job)))
+
+    async def flush(self) -> None:
+        """Record the outcomes sent so far (if the database is away, they are lost and the leases
+        run out: the deliveries come back, with the same webhook-id)."""
+        finished, self._finished = self._finished, []
         try:
-            await self.record(job, attempt)
-        except Exception:  # the database may be away: the lease runs out, the delivery comes back
-            log.exception("webhook delivery outcome not recorded", extra={"delivery_id": str(job.id)})
+            await self.record(finished)
+        except Exception:
+            log.exception("webhook delivery outcomes not recorded", extra={"count": len(finished)})
 
     async def run_once(self) -> int:
         """Claim what is due (up to WEBHOOK_CONCURRENCY), send it all, record; how many were sent."""
         jobs = await self.claim(self.settings.webhook_concurrency)
         await asyncio.gather(*(self.process(job) for job in jobs))
+        await self.flush()
         return len(jobs)
 
     # --- the loop
@@ -377,6 +428,7 @@ class Worker:
         try:
             while not stop.is_set():
                 self._wake.clear()
+                await self.flush()
                 try:
                     await self.maintain()
                     for job in await self.claim(self.settings.webhook_concurrency - len(self._in_flight)):

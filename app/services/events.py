@@ -194,11 +194,9 @@ PROGRESS_EVENTS = sa.text(
     """
     INSERT INTO events (id, type, occurred_at, subject_type, subject_id, enterprise_id, request_id, body)
     SELECT k.id, 'progress.updated', k.at, 'enterprise', k.enterprise_id, k.enterprise_id, :request_id,
-           json_build_object(
-               'id', k.id, 'type', 'progress.updated',
-               'occurred_at', to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'subject', json_build_object('type', 'enterprise', 'id', k.enterprise_id),
-               'data', k.body::json)::text
+           '{"id":"' || k.id || '","type":"progress.updated","occurred_at":"'
+           || to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+           || '","subject":{"type":"enterprise","id":"' || k.enterprise_id || '"},"data":' || k.body || '}'
     FROM (SELECT gen_random_uuid() AS id, clock_timestamp() AS at, p.enterprise_id, p.body
           FROM progress_records p
           WHERE p.enterprise_id = ANY(CAST(:ids AS uuid[]))
@@ -207,7 +205,8 @@ PROGRESS_EVENTS = sa.text(
     """
 ).columns(sa.column("seq", sa.BigInteger), sa.column("enterprise_id", sa.Uuid))
 """The `progress.updated` events of refreshed records: the record's stored JSON text is the
-event's `data`, so the event shows the record exactly as the progress endpoint serves it."""
+event's `data`, so the event shows the record exactly as the progress endpoint serves it (the
+text is spliced in, not parsed again: records are ~14 KB)."""
 
 
 def _progress_events(ids: list[str], request_id: str | None) -> Any:
