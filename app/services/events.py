@@ -31,6 +31,7 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,7 +40,7 @@ from app.config import Settings
 from app.errors import CursorExpired
 from app.ids import utcnow, uuid7
 from app.models.events import EVENT_LOG_STATE, EVENT_RECIPIENTS, EVENTS, EventType
-from app.models.webhooks import DELIVERIES
+from app.models.webhooks import DELIVERIES, WebhookEndpoint
 from app.observability import request_id_var
 from app.pagination import decode_cursor, encode_cursor, fingerprint
 from app.principal import Principal
@@ -112,17 +113,26 @@ def _type_of(object_type: str, action: str) -> str | None:
     return name if name in EventType._value2member_map_ else None
 
 
-async def _owner(session: AsyncSession, subject: Subject, object_id: UUID) -> tuple[UUID | None, UUID | None]:
-    """The object's enterprise, and its buyer for a supplier link."""
-    if subject.table is None:
-        return object_id, None
-    buyer = "buyer_id" if subject.table == "supplier_links" else "NULL::uuid"
-    row = (
-        await session.exec(  # type: ignore[call-overload]
-            sa.text(f"SELECT enterprise_id, {buyer} FROM {subject.table} WHERE id = :id").bindparams(id=object_id)
-        )
-    ).first()
-    return (row[0], row[1]) if row is not None else (None, None)
+def _subject_audience(subject: Subject, object_id: UUID) -> Any:
+    """One statement: the object's enterprise, its buyer (supplier links), and each recipient."""
+    if subject.table is None:  # the enterprise itself
+        table = sa.table("enterprises", sa.column("id", sa.Uuid))
+        enterprise = table.c.id
+        buyer: Any = sa.null()
+    else:
+        has_buyer = subject.table == "supplier_links"
+        columns = [sa.column("id", sa.Uuid), sa.column("enterprise_id", sa.Uuid)]
+        table = sa.table(subject.table, *columns, *([sa.column("buyer_id", sa.Uuid)] if has_buyer else []))
+        enterprise = table.c.enterprise_id
+        buyer = table.c.buyer_id if has_buyer else sa.null()
+    audience = sa.lateral(
+        access.enterprise_audience(enterprise, buyers=subject.buyers, experts=subject.experts), "audience"
+    )
+    return (
+        sa.select(enterprise, buyer, audience.c.recipient)
+        .select_from(table.join(audience, sa.true()))
+        .where(table.c.id == object_id)
+    )
 
 
 async def note_change(
@@ -134,14 +144,11 @@ async def note_change(
     if event_type is None:
         return
     subject = SUBJECTS[object_type]
-    enterprise_id, buyer = await _owner(session, subject, object_id)
-    if enterprise_id is None:
+    rows = (await session.exec(_subject_audience(subject, object_id))).all()  # type: ignore[call-overload]
+    if not rows:
         return
-    audience = access.enterprise_audience(
-        sa.literal(enterprise_id, sa.Uuid), buyers=subject.buyers, experts=subject.experts
-    )
-    rows = (await session.exec(audience)).all()  # type: ignore[call-overload]
-    recipients: set[UUID] = {row[0] for row in rows if row[0] is not None}
+    enterprise_id, buyer = rows[0][0], rows[0][1]
+    recipients: set[UUID] = {row[2] for row in rows if row[2] is not None}
     if buyer is not None:
         recipients.add(buyer)
     if action in ("assign_expert", "unassign_expert") and "user_id" in changes:
@@ -201,34 +208,92 @@ PROGRESS_EVENTS = sa.text(
           FROM progress_records p
           WHERE p.enterprise_id = ANY(CAST(:ids AS uuid[]))
           ORDER BY p.enterprise_id) k
-    RETURNING seq, enterprise_id
+    RETURNING seq, type, enterprise_id
     """
-).columns(sa.column("seq", sa.BigInteger), sa.column("enterprise_id", sa.Uuid))
+).columns(sa.column("seq", sa.BigInteger), sa.column("type", sa.String), sa.column("enterprise_id", sa.Uuid))
 """The `progress.updated` events of refreshed records: the record's stored JSON text is the
 event's `data`, so the event shows the record exactly as the progress endpoint serves it (the
 text is spliced in, not parsed again: records are ~14 KB)."""
 
 
+NOTED_EVENTS = sa.text(
+    """
+    INSERT INTO events (id, type, occurred_at, subject_type, subject_id, enterprise_id, request_id, body)
+    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:occurred AS timestamptz[]),
+                         CAST(:subject_types AS text[]), CAST(:subject_ids AS uuid[]),
+                         CAST(:enterprise_ids AS uuid[]), CAST(:request_ids AS text[]), CAST(:bodies AS text[]))
+    RETURNING seq, id, type
+    """
+).columns(sa.column("seq", sa.BigInteger), sa.column("id", sa.Uuid), sa.column("type", sa.String))
+"""The events noted in the transaction, in one statement."""
+
+ENDPOINTS = WebhookEndpoint.__table__  # type: ignore[attr-defined]
+
+
+def _publish(new: Any, audience: Any) -> Any:
+    """One statement that, given the inserted events (`new`: seq, type) and their recipients
+    (`audience`: seq, recipient), stores the recipients, queues a delivery for every enabled
+    endpoint subscribed to the type whose organisation is a recipient (or that has none: an
+    admin's), and notifies the workers when it queued any."""
+    recipients = sa.insert(EVENT_RECIPIENTS).from_select(
+        ["recipient", "seq"], sa.select(audience.c.recipient, audience.c.seq)
+    )
+    hears = sa.exists().where(audience.c.seq == new.c.seq, audience.c.recipient == ENDPOINTS.c.organisation_id)
+    subscribed = sa.and_(ENDPOINTS.c.enabled, new.c.type == ENDPOINTS.c.event_types.any_())
+    queued = (
+        sa.insert(DELIVERIES)
+        .from_select(
+            ["endpoint_id", "event_seq"],
+            sa.select(ENDPOINTS.c.id, new.c.seq)
+            .select_from(new.join(ENDPOINTS, subscribed))
+            .where(sa.or_(ENDPOINTS.c.organisation_id.is_(None), hears)),
+        )
+        .returning(DELIVERIES.c.id)
+        .cte("queued")
+    )
+    first = sa.select(queued.c.id).limit(1).subquery()
+    return sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")).select_from(first).add_cte(recipients.cte("recipients"))
+
+
+def _noted_events(pending: list[Pending], request_id: str | None) -> Any:
+    """The noted events, their recipients and deliveries: one statement."""
+    rows = _rows(pending, request_id)
+    new = NOTED_EVENTS.bindparams(
+        ids=[row["id"] for row in rows],
+        types=[row["type"] for row in rows],
+        occurred=[row["occurred_at"] for row in rows],
+        subject_types=[row["subject_type"] for row in rows],
+        subject_ids=[row["subject_id"] for row in rows],
+        enterprise_ids=[row["enterprise_id"] for row in rows],
+        request_ids=[row["request_id"] for row in rows],
+        bodies=[row["body"] for row in rows],
+    ).cte("new")
+    pairs = [(event.id, recipient) for event in pending for recipient in sorted(event.recipients)]
+    listed = sa.func.unnest(
+        sa.bindparam("recipient_events", [pair[0] for pair in pairs], type_=ARRAY(sa.Uuid)),
+        sa.bindparam("recipient_keys", [pair[1] for pair in pairs], type_=ARRAY(sa.Uuid)),
+    ).table_valued("event_id", "recipient").render_derived(name="listed")
+    audience = (
+        sa.select(new.c.seq, listed.c.recipient)
+        .select_from(new.join(listed, listed.c.event_id == new.c.id))
+        .cte("audience")
+    )
+    return _publish(new, audience)
+
+
 def _progress_events(ids: list[str], request_id: str | None) -> Any:
-    """Insert the events of these records and their recipients (the record's audience) in one
-    statement; returns the events' numbers."""
+    """The `progress.updated` events of these records, their recipients (each record's
+    audience) and deliveries: one statement."""
     new = PROGRESS_EVENTS.bindparams(ids=ids, request_id=request_id).cte("new")
-    audience = sa.lateral(access.enterprise_audience(new.c.enterprise_id, buyers=True, experts=True), "a")
-    rows = sa.select(audience.c.recipient, new.c.seq).select_from(new.join(audience, sa.true())).distinct()
-    return sa.insert(EVENT_RECIPIENTS).from_select(["recipient", "seq"], rows).returning(EVENT_RECIPIENTS.c.seq)
-
-
-DELIVERIES_FOR = sa.text(
-    """
-    INSERT INTO webhook_deliveries (endpoint_id, event_seq)
-    SELECT ep.id, e.seq
-    FROM events e
-    JOIN webhook_endpoints ep ON ep.enabled AND e.type = ANY(ep.event_types)
-    WHERE e.seq >= :first AND e.seq <= :last
-      AND (ep.organisation_id IS NULL
-           OR EXISTS (SELECT 1 FROM event_recipients r WHERE r.seq = e.seq AND r.recipient = ep.organisation_id))
-    """
-)
+    of_record = sa.lateral(access.enterprise_audience(new.c.enterprise_id, buyers=True, experts=True), "a")
+    audience = (
+        sa.select(new.c.seq, of_record.c.recipient)
+        .select_from(new.join(of_record, sa.true()))
+        .where(of_record.c.recipient.is_not(None))
+        .distinct()
+        .cte("audience")
+    )
+    return _publish(new, audience)
 
 
 def _rows(pending: list[Pending], request_id: str | None) -> list[dict[str, Any]]:
@@ -259,24 +324,10 @@ async def publish_pending(session: AsyncSession) -> None:
         return
     await locking.commit_order_lock(session)
     request_id = request_id_var.get()
-    seqs: list[int] = []
     if pending:
-        rows = _rows(pending, request_id)
-        inserted = (await session.exec(sa.insert(EVENTS).values(rows).returning(EVENTS.c.seq, EVENTS.c.id))).all()  # type: ignore[call-overload]
-        seq_of = {row.id: row.seq for row in inserted}
-        recipients = [
-            {"recipient": recipient, "seq": seq_of[event.id]} for event in pending for recipient in event.recipients
-        ]
-        if recipients:
-            await session.exec(sa.insert(EVENT_RECIPIENTS).values(recipients))  # type: ignore[call-overload]
-        seqs.extend(seq_of.values())
+        await session.exec(_noted_events(pending, request_id))  # type: ignore[call-overload]
     if refreshed:
-        ids = [str(i) for i in sorted(refreshed)]
-        seqs.extend(row[0] for row in (await session.exec(_progress_events(ids, request_id))).all())  # type: ignore[call-overload]
-    if seqs:
-        queued = await session.exec(DELIVERIES_FOR.bindparams(first=min(seqs), last=max(seqs)))  # type: ignore[call-overload]
-        if queued.rowcount:
-            await session.exec(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))  # type: ignore[call-overload]
+        await session.exec(_progress_events([str(i) for i in sorted(refreshed)], request_id))  # type: ignore[call-overload]
 
 
 async def ping(session: AsyncSession, endpoint_id: UUID) -> tuple[UUID, UUID]:
