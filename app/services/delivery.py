@@ -366,7 +366,8 @@ class Worker:
     async def process(self, job: Job) -> None:
         """Send, and leave the outcome for the next batch to record."""
         request_id_var.set(job.request_id)  # the delivery logs with the request id of the write
-        self._finished.append((job, await self.send(job)))
+        attempt = await self.send(job)
+        self._finished.append((job, attempt))  # the list of now (a flush may have swapped it meanwhile)
 
     async def flush(self) -> None:
         """Record the outcomes sent so far (if the database is away, they are lost and the leases

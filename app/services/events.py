@@ -269,10 +269,14 @@ def _noted_events(pending: list[Pending], request_id: str | None) -> Any:
         bodies=[row["body"] for row in rows],
     ).cte("new")
     pairs = [(event.id, recipient) for event in pending for recipient in sorted(event.recipients)]
-    listed = sa.func.unnest(
-        sa.bindparam("recipient_events", [pair[0] for pair in pairs], type_=ARRAY(sa.Uuid)),
-        sa.bindparam("recipient_keys", [pair[1] for pair in pairs], type_=ARRAY(sa.Uuid)),
-    ).table_valued("event_id", "recipient").render_derived(name="listed")
+    listed = (
+        sa.func.unnest(
+            sa.bindparam("recipient_events", [pair[0] for pair in pairs], type_=ARRAY(sa.Uuid)),
+            sa.bindparam("recipient_keys", [pair[1] for pair in pairs], type_=ARRAY(sa.Uuid)),
+        )
+        .table_valued("event_id", "recipient")
+        .render_derived(name="listed")
+    )
     audience = (
         sa.select(new.c.seq, listed.c.recipient)
         .select_from(new.join(listed, listed.c.event_id == new.c.id))
