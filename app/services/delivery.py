@@ -252,6 +252,7 @@ class Worker:
     async def record(self, finished: list[tuple[Job, Attempt]]) -> None:
         """A batch of attempts and their consequences, in one transaction: the endpoints first
         (in id order), then the deliveries, then the attempt log."""
+        finished = list(finished)
         if not finished:
             return
         now = utcnow()

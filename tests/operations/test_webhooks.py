@@ -351,6 +351,32 @@ async def test_two_workers_never_send_the_same_delivery(live_client, live_factor
     assert len(counts) == 40 and set(counts.values()) == {1}, "each delivery sent exactly once"
 
 
+async def test_a_running_worker_records_every_outcome(live_client, live_factory, world, receiver, settings, database):
+    """`run`: deliveries finish while earlier ones are being recorded; each outcome is recorded once."""
+    partner = world.users["partner"]
+    endpoint = await _endpoint(live_client, live_factory, partner, receiver.url, ["idea.created"])
+    receiver.delay = 0.02
+    worker = Worker(database, worker_settings(settings, webhook_endpoint_concurrency=16), None)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        for n in range(30):
+            await _idea(live_client, live_factory, world, f"Idea {n}")
+        for _ in range(200):
+            async with database.sessionmaker() as session:
+                query = sa.select(sa.func.count()).where(DELIVERIES.c.status == "delivered")
+                if (await session.exec(query)).one()[0] == 30:  # type: ignore[call-overload]
+                    break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running
+    deliveries = await _deliveries(live_client, live_factory, partner, endpoint["id"])
+    assert [d["status"] for d in deliveries] == ["delivered"] * 30
+    assert all(len(d["attempts"]) == 1 for d in deliveries)
+    assert sorted(Counter(receiver.ids()).values()) == [1] * 30
+
+
 async def test_a_worker_that_dies_mid_delivery_loses_nothing(
     live_client, live_factory, world, receiver, settings, database
 ):
