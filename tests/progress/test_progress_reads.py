@@ -20,7 +20,6 @@ from app.models.enums import LinkStatus
 from app.models.supplier_links import SupplierLink
 from app.services import progress
 from tests.factories import PASSWORD, Factory
-from tests.factories_supplier_links import make_link
 from tests.two_tenants import Tenant, build_tenant
 
 ROLES = ("partner", "expert", "sme", "buyer")
@@ -341,7 +340,7 @@ async def test_a_record_restamped_while_a_page_is_read_waits_for_its_new_place(
     c = await live_factory.save(
         Enterprise(name=live_factory.unique("c"), country="IN", sector="2219", partner_id=a.partner_org.id)
     )
-    await make_link(live_factory, b, a.buyer_org)
+    await live_factory.supplier_link(b, a.buyer_org)
     async with database.sessionmaker() as session:
         await progress.refresh(session, [a.enterprise.id, b.id, c.id])
         await session.commit()
