@@ -10,7 +10,7 @@ tables again, restoring the reference data (metrics, emission factors) as it was
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -19,24 +19,15 @@ import sqlalchemy as sa
 from app.db import Database
 from app.models import metadata
 from app.models.api_clients import ApiClient
-from app.models.enterprises import Enterprise, EnterpriseExpert
-from app.models.enums import (
-    IdeaCategory,
-    IdeaStatus,
-    LinkStatus,
-    Module,
-    ResultSource,
-    TrainingStatus,
-    VisitKind,
-    VisitStatus,
-)
+from app.models.enterprises import Enterprise
+from app.models.enums import Module, TrainingStatus
 from app.models.ideas import Idea
 from app.models.organisations import Organisation
 from app.models.results import Result
 from app.models.supplier_links import SupplierLink
-from app.models.trainings import Enrollment, Training, TrainingTrainer
+from app.models.trainings import Enrollment, Training
 from app.models.users import User
-from app.models.visits import Visit, VisitIdea
+from app.models.visits import Visit
 from tests.factories import Factory
 
 ROLES = ("admin", "partner", "expert", "sme", "buyer")
@@ -92,62 +83,25 @@ async def build_tenant(f: Factory, label: str, *, baseline_result: bool = True) 
     authorization tests."""
     partner_org = await f.org("partner", name=f.unique(f"partner-{label}"), country="IN")
     buyer_org = await f.org("buyer", name=f.unique(f"buyer-{label}"), country="DE")
-    ent = await f.save(
-        Enterprise(name=f.unique(f"ent-{label}"), country="IN", sector="2219", partner_id=partner_org.id)
-    )
+    ent = await f.enterprise(partner_org, name=f.unique(f"ent-{label}"))
     partner = await f.user("partner", organisation=partner_org)
     expert = await f.user("expert", organisation=partner_org)
-    await f.save(EnterpriseExpert(enterprise_id=ent.id, user_id=expert.id))
+    await f.assign(ent, expert)
     sme = await f.user("sme", enterprise_id=ent.id)
     buyer = await f.user("buyer", organisation=buyer_org)
-    link = await f.save(
-        SupplierLink(
-            enterprise_id=ent.id, buyer_id=buyer_org.id, status=LinkStatus.active, accepted_at=datetime.now(UTC)
-        )
+    link = await f.supplier_link(ent, buyer_org)
+    training = await f.training(
+        partner_org,
+        Module.workplace_cooperation,
+        start_date=date(2025, 3, 10),
+        end_date=date(2025, 3, 11),
+        status=TrainingStatus.completed,
+        trainers=[expert],
     )
-    training = await f.save(
-        Training(
-            partner_id=partner_org.id,
-            module=Module.workplace_cooperation,
-            title=f.unique("training"),
-            start_date=date(2025, 3, 10),
-            end_date=date(2025, 3, 11),
-            status=TrainingStatus.completed,
-        )
-    )
-    await f.save(TrainingTrainer(training_id=training.id, user_id=expert.id))
-    enrollment = await f.save(
-        Enrollment(
-            training_id=training.id,
-            enterprise_id=ent.id,
-            attended=True,
-            completed_at=datetime(2025, 3, 11, 17, tzinfo=UTC),
-        )
-    )
-    idea = await f.save(
-        Idea(enterprise_id=ent.id, title=f.unique("idea"), category=IdeaCategory.energy, status=IdeaStatus.proposed)
-    )
-    visit = await f.save(
-        Visit(
-            enterprise_id=ent.id,
-            expert_id=expert.id,
-            scheduled_at=datetime(2026, 4, 1, 9, tzinfo=UTC),
-            kind=VisitKind.consultation,
-            status=VisitStatus.scheduled,
-        )
-    )
-    await f.save(VisitIdea(visit_id=visit.id, idea_id=idea.id))
-    result = await f.save(
-        Result(
-            enterprise_id=ent.id,
-            metric="water",
-            period_start=date(2025, 1, 1),
-            period_end=date(2025, 12, 31),
-            value=1200.0,
-            is_baseline=baseline_result,
-            source=ResultSource.self_reported,
-        )
-    )
+    enrollment = await f.enrollment(training, ent, completed=True, attended=True)  # completed 2025-03-11 17:00 UTC
+    idea = await f.idea(ent)
+    visit = await f.visit(ent, expert, idea)
+    result = await f.result(ent, is_baseline=baseline_result)
     client, _ = await f.api_client(partner_org)
     users = {"partner": partner, "expert": expert, "sme": sme, "buyer": buyer}
     return Tenant(partner_org, buyer_org, ent, users, training, enrollment, idea, visit, result, link, client)

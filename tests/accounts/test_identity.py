@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from app.models.enterprises import Enterprise
 from app.models.idempotency import IdempotencyRecord
 from app.models.organisations import Organisation
 from tests.factories import PASSWORD
@@ -21,7 +20,7 @@ async def test_only_admins_create_organisations(client, factory):
         kw = {}
         if role == "sme":
             partner_org = await factory.org("partner")
-            ent = await factory.save(Enterprise(name="e", country="IN", sector="10", partner_id=partner_org.id))
+            ent = await factory.enterprise(partner_org, name="e", sector="10")
             kw["enterprise_id"] = ent.id
         user = await factory.user(role, **kw)
         assert (await client.post("/v1/organisations", json=body, headers=factory.auth(user))).status_code == 403
@@ -72,10 +71,8 @@ async def test_partner_creates_experts_and_sme_users_of_own_only(client, factory
     assert "password" not in r.json() and "password_hash" not in r.json()
     r = await client.post("/v1/users", json={**expert, "email": "x" + expert["email"], "role": "partner"}, headers=h)
     assert r.status_code == 403
-    own_ent = await factory.save(Enterprise(name="own", country="IN", sector="10", partner_id=org.id))
-    other_ent = await factory.save(
-        Enterprise(name="other", country="IN", sector="10", partner_id=(await factory.org()).id)
-    )
+    own_ent = await factory.enterprise(org, name="own", sector="10")
+    other_ent = await factory.enterprise(await factory.org(), name="other", sector="10")
     sme = {"email": factory.unique("s") + "@example.org", "password": "long enough pw", "role": "sme"}
     assert (
         await client.post("/v1/users", json={**sme, "enterprise_id": str(own_ent.id)}, headers=h)

@@ -9,7 +9,6 @@ from app.models import metadata
 from app.services import demo
 from app.services.demo import DEMO_PASSWORD, DemoRefused, load_demo, load_demo_at_start
 from app.services.stories import emissions_sentence, number
-from tests.factories_ideas import enterprise
 
 TOKEN_URL = "/v1/auth/token"
 
@@ -55,7 +54,7 @@ async def test_loading_twice_creates_nothing_new(session):
 async def test_at_start_only_an_empty_database_gets_the_demo(session, factory):
     """`serve` leaves a database with enterprises of its own alone, and describes (not
     re-creates) a demo world that is there."""
-    await enterprise(factory, await factory.org())
+    await factory.enterprise(await factory.org())
     assert await load_demo_at_start(session) is None
     found = await session.exec(
         sa.text("SELECT count(*) FROM organisations WHERE name = :n").bindparams(n=demo.DEMO_PARTNER_NAME)

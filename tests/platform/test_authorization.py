@@ -24,7 +24,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
@@ -45,10 +45,6 @@ from app.models.enums import (
     MetricDirection,
     MetricKind,
     Module,
-    ResultSource,
-    TrainingStatus,
-    VisitKind,
-    VisitStatus,
 )
 from app.models.ideas import Idea
 from app.models.organisations import Organisation
@@ -116,11 +112,6 @@ class World:
         return self.admin if role == "admin" else getattr(self.a, role)
 
 
-async def _enterprise(factory: Factory, partner_org: Organisation) -> Enterprise:
-    ent = Enterprise(name=factory.unique("ent"), country="IN", sector="2219", partner_id=partner_org.id)
-    return await factory.save(ent)  # type: ignore[no-any-return]
-
-
 async def _side(factory: Factory, label: str) -> Side:
     t = await build_tenant(factory, label, baseline_result=False)
     buyer_client, _ = await factory.api_client(t.buyer_org)
@@ -141,29 +132,6 @@ async def _side(factory: Factory, label: str) -> Side:
         partner_client=t.api_client,
         buyer_client=buyer_client,
     )
-
-
-async def _visit(factory: Factory, ent: Enterprise, expert: User) -> Visit:
-    visit = Visit(
-        enterprise_id=ent.id,
-        expert_id=expert.id,
-        scheduled_at=datetime(2026, 4, 1, 9, tzinfo=UTC),
-        kind=VisitKind.consultation,
-        status=VisitStatus.scheduled,
-    )
-    return await factory.save(visit)  # type: ignore[no-any-return]
-
-
-async def _result(factory: Factory, ent: Enterprise, **kw: Any) -> Result:
-    values: dict[str, Any] = {
-        "metric": "water",
-        "period_start": date(2025, 1, 1),
-        "period_end": date(2025, 12, 31),
-        "value": 1200.0,
-        "source": ResultSource.self_reported,
-    }
-    values.update(kw)
-    return await factory.save(Result(enterprise_id=ent.id, **values))  # type: ignore[no-any-return]
 
 
 async def build_world(session: AsyncSession, factory: Factory) -> World:
@@ -531,7 +499,7 @@ async def _ents_update(c: Ctx) -> Call:
 
 @op("enterprises-delete", "DELETE", "/v1/enterprises/{enterprise_id}")
 async def _ents_delete(c: Ctx) -> Call:
-    ent = await _enterprise(c.factory, c.side.partner_org) if fresh(c) else c.side.enterprise
+    ent = await c.factory.enterprise(c.side.partner_org) if fresh(c) else c.side.enterprise
     return Call({"enterprise_id": ent.id}, obj=ent)
 
 
@@ -592,9 +560,7 @@ async def _links_accept(c: Ctx) -> Call:
     old = c.side.link
     old.status, old.revoked_at = LinkStatus.revoked, utcnow()
     await c.factory.save(old)
-    invite = await c.factory.save(
-        SupplierLink(enterprise_id=c.side.enterprise.id, buyer_id=c.side.buyer_org.id, status=LinkStatus.pending)
-    )
+    invite = await c.factory.supplier_link(c.side.enterprise, c.side.buyer_org, LinkStatus.pending)
     return Call({"link_id": invite.id}, obj=invite)
 
 
@@ -607,15 +573,9 @@ async def _links_revoke(c: Ctx) -> Call:
 
 
 async def _training(c: Ctx) -> Training:
-    training = Training(
-        partner_id=c.side.partner_org.id,
-        module=Module.score_basics,
-        title=c.factory.unique("training"),
-        start_date=date(2026, 6, 1),
-        end_date=date(2026, 6, 2),
-        status=TrainingStatus.planned,
+    return await c.factory.training(
+        c.side.partner_org, Module.score_basics, start_date=date(2026, 6, 1), end_date=date(2026, 6, 2)
     )
-    return await c.factory.save(training)  # type: ignore[no-any-return]
 
 
 @op("trainings-list", "GET", "/v1/trainings", mirror="trainings-get")
@@ -662,7 +622,7 @@ async def _enrollments_list(c: Ctx) -> Call:
 @op("enrollments-create", "POST", "/v1/trainings/{training_id}/enrollments")
 async def _enrollments_create(c: Ctx) -> Call:
     """The side's training; a new enterprise of the side's partner, not yet enrolled."""
-    newcomer = await _enterprise(c.factory, c.side.partner_org)
+    newcomer = await c.factory.enterprise(c.side.partner_org)
     body = {"enterprise_id": s(newcomer.id), "participants": [{"role": "manager", "gender": "female"}]}
     return Call({"training_id": c.side.training.id}, body=body, table=Enrollment)
 
@@ -689,10 +649,7 @@ async def _enrollments_delete(c: Ctx) -> Call:
 
 
 async def _idea(c: Ctx, status: IdeaStatus = IdeaStatus.proposed) -> Idea:
-    idea = Idea(
-        enterprise_id=c.side.enterprise.id, title=c.factory.unique("idea"), category=IdeaCategory.water, status=status
-    )
-    return await c.factory.save(idea)  # type: ignore[no-any-return]
+    return await c.factory.idea(c.side.enterprise, status, category=IdeaCategory.water)
 
 
 @op("ideas-list", "GET", "/v1/ideas", mirror="ideas-get")
@@ -772,7 +729,7 @@ async def _visits_update(c: Ctx) -> Call:
 
 @op("visits-delete", "DELETE", "/v1/visits/{visit_id}")
 async def _visits_delete(c: Ctx) -> Call:
-    visit = await _visit(c.factory, c.side.enterprise, c.side.expert) if fresh(c) else c.side.visit
+    visit = await c.factory.visit(c.side.enterprise, c.side.expert) if fresh(c) else c.side.visit
     return Call({"visit_id": visit.id}, obj=visit)
 
 

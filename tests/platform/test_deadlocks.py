@@ -41,10 +41,6 @@ from app.models.organisations import Organisation
 from app.models.types import OrganisationKind
 from app.services import progress_sql
 from tests.factories import Factory
-from tests.factories_ideas import assign, idea, visit
-from tests.factories_results import result
-from tests.factories_supplier_links import make_link
-from tests.factories_trainings import make_enrollment, make_enterprise, make_training
 from tests.platform.test_faults import assert_503, client_for, own_app, plain_url, wait_until_quiet
 
 CONFLICTS = "db_transaction_conflicts_total"
@@ -88,7 +84,7 @@ async def until(condition: Callable[[], Awaitable[bool]], seconds: float, what: 
 
 WORKERS = 12
 ROUNDS = 30
-COMPLETED_AT = "2025-03-10T17:00:00Z"  # the trainings' start date (tests/factories_trainings.py)
+COMPLETED_AT = "2025-03-10T17:00:00Z"  # the trainings' start date (`Factory.training` in tests/factories.py)
 
 
 @dataclass
@@ -116,19 +112,19 @@ async def test_mixed_writes_on_one_enterprise_give_no_5xx_no_deadlock_and_consis
     second_expert = await f.user("expert", organisation=partner_org)
     # Committed straight into the tables, as imported data would be: the enterprise has no
     # progress record yet; the first write that commits inserts it.
-    ent = await make_enterprise(f, partner_org)
-    await assign(f, ent, expert)
+    ent = await f.enterprise(partner_org)
+    await f.assign(ent, expert)
     sme = await f.user("sme", enterprise_id=ent.id)
     buyer_org = await f.org("buyer")
     buyer = await f.user("buyer", organisation=buyer_org)
-    workshops = [await make_training(f, partner_org, Module.workplace_cooperation) for _ in range(3)]
-    s4c = [await make_training(f, partner_org, Module.score4climate) for _ in range(3)]
-    enrollments = [str((await make_enrollment(f, workshops[0], ent, completed=True)).id)]
-    ideas = [str((await idea(f, ent)).id) for _ in range(4)]
-    visits = [str((await visit(f, ent, expert)).id)]
-    links = [str((await make_link(f, ent, buyer_org, LinkStatus.pending)).id)]
+    workshops = [await f.training(partner_org, Module.workplace_cooperation) for _ in range(3)]
+    s4c = [await f.training(partner_org, Module.score4climate) for _ in range(3)]
+    enrollments = [str((await f.enrollment(workshops[0], ent, completed=True)).id)]
+    ideas = [str((await f.idea(ent)).id) for _ in range(4)]
+    visits = [str((await f.visit(ent, expert)).id)]
+    links = [str((await f.supplier_link(ent, buyer_org, LinkStatus.pending)).id)]
     results = [
-        str((await result(f, ent, period_start=date(y, 1, 1), period_end=date(y, 12, 31))).id) for y in (2021, 2022)
+        str((await f.result(ent, period_start=date(y, 1, 1), period_end=date(y, 12, 31))).id) for y in (2021, 2022)
     ]
     as_partner, as_expert, as_sme, as_buyer = f.auth(partner), f.auth(expert), f.auth(sme), f.auth(buyer)
     c = live_client
@@ -353,11 +349,11 @@ async def test_delete_enrollment_does_not_block_the_progress_refresh_of_another_
     f: Factory = live_factory
     partner_org = await f.org("partner")
     partner = await f.user("partner", organisation=partner_org)
-    ent = await make_enterprise(f, partner_org)  # no progress record yet
-    first = await make_training(f, partner_org, Module.workplace_cooperation)
-    second = await make_training(f, partner_org, Module.workplace_cooperation)
-    doomed = await make_enrollment(f, first, ent, completed=True)
-    await make_enrollment(f, second, ent, completed=True)
+    ent = await f.enterprise(partner_org)  # no progress record yet
+    first = await f.training(partner_org, Module.workplace_cooperation)
+    second = await f.training(partner_org, Module.workplace_cooperation)
+    doomed = await f.enrollment(first, ent, completed=True)
+    await f.enrollment(second, ent, completed=True)
     conflicts_before = conflicts(app)
 
     async with asyncio.timeout(20), database.engine.connect() as other:
@@ -499,7 +495,7 @@ async def test_a_conflict_is_retried_and_the_idempotency_key_stays_right(
 ):
     f: Factory = live_factory
     partner_org = await f.org("partner")
-    ent = await make_enterprise(f, partner_org)
+    ent = await f.enterprise(partner_org)
     sme = await f.user("sme", enterprise_id=ent.id)
     headers = {**f.auth(sme), "Idempotency-Key": f"retry-{sqlstate}"}
     body = {"enterprise_id": str(ent.id), "title": "Insulate the curing press", "category": "energy"}
@@ -529,7 +525,7 @@ async def test_exhausted_retries_answer_503_with_retry_after_and_write_nothing(
 ):
     f: Factory = live_factory
     partner_org = await f.org("partner")
-    ent = await make_enterprise(f, partner_org)
+    ent = await f.enterprise(partner_org)
     sme = await f.user("sme", enterprise_id=ent.id)
     headers = {**f.auth(sme), "Idempotency-Key": "always-conflicting"}
     body = {"enterprise_id": str(ent.id), "title": "Recover heat", "category": "energy"}

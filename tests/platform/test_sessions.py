@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from app.cli import open_database
 from app.config import Settings
 from app.db import ProgrammeSession
-from app.models.enterprises import Enterprise
 from app.models.enums import ResultSource
 from app.models.results import Result
 from tests.factories import Factory
@@ -50,9 +49,7 @@ async def test_a_cli_commit_refreshes_the_progress_record(
     live_client: httpx.AsyncClient, live_factory: Factory, settings: Settings
 ) -> None:
     partner = await live_factory.org("partner")
-    enterprise = await live_factory.save(
-        Enterprise(name="Cli Works", country="IN", sector="2219", partner_id=partner.id)
-    )
+    enterprise = await live_factory.enterprise(partner, name="Cli Works")
     database = open_database(str(settings.database_url))  # what `score4climate create-user` / `load-demo` use
     try:
         async with database.sessionmaker() as session:

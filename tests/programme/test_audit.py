@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests import factories_results as fr
+from tests.worlds import site
 
 BODY = {"name": "Shree Rubber", "country": "IN", "sector": "2219"}
 
@@ -77,7 +77,7 @@ async def test_unauthenticated_is_401(client):
 
 
 async def test_filters(client, factory):
-    s = await fr.site(factory)
+    s = await site(factory)
     admin_user = await factory.user("admin")
     admin = factory.auth(admin_user)
     start = datetime.now(UTC) - timedelta(seconds=1)

@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from app.ids import utcnow
-from app.models.enterprises import Enterprise
 from app.models.progress import ProgressRecord
 from app.services import progress, progress_sql
 
@@ -122,9 +121,7 @@ async def test_enterprise_output_unit(client, factory):
 async def test_results_for_periods_that_have_not_ended_are_refused(client, factory):
     admin = await factory.user("admin")
     partner_org = await factory.org("partner")
-    ent = await factory.save(
-        Enterprise(name=factory.unique("e"), country="IN", sector="2219", partner_id=partner_org.id)
-    )
+    ent = await factory.enterprise(partner_org, name=factory.unique("e"))
     today = utcnow().date()
     body = {"enterprise_id": str(ent.id), "metric": "water", "value": 10, "source": "expert"}
     headers = factory.auth(admin)
@@ -144,12 +141,8 @@ async def test_a_visit_ahead_cannot_be_completed(client, factory):
     partner_org = await factory.org("partner")
     partner = await factory.user("partner", organisation=partner_org)
     expert = await factory.user("expert", organisation=partner_org)
-    ent = await factory.save(
-        Enterprise(name=factory.unique("e"), country="IN", sector="2219", partner_id=partner_org.id)
-    )
-    from app.models.enterprises import EnterpriseExpert
-
-    await factory.save(EnterpriseExpert(enterprise_id=ent.id, user_id=expert.id))
+    ent = await factory.enterprise(partner_org, name=factory.unique("e"))
+    await factory.assign(ent, expert)
     headers = factory.auth(partner)
     ahead = (utcnow() + timedelta(days=2)).isoformat()
     body = {"enterprise_id": str(ent.id), "expert_id": str(expert.id), "kind": "consultation", "scheduled_at": ahead}
@@ -169,9 +162,7 @@ async def test_a_visit_ahead_cannot_be_completed(client, factory):
 
 async def test_records_of_an_older_formula_are_found_and_rebuilt(factory):
     partner_org = await factory.org("partner")
-    ent = await factory.save(
-        Enterprise(name=factory.unique("e"), country="IN", sector="2219", partner_id=partner_org.id)
-    )
+    ent = await factory.enterprise(partner_org, name=factory.unique("e"))
     await progress.refresh(factory.session, [ent.id])
     assert ent.id not in await progress.outdated(factory.session, 10_000)
     # as a migration that changes the record leaves it: built by formula 1, without the new fields

@@ -14,12 +14,6 @@ from app.models.supplier_links import SupplierLink
 BODY = {"name": "Shree Rubber", "country": "IN", "sector": "2219", "employees_female": 10, "employees_male": 20}
 
 
-async def make_enterprise(factory, partner_org, **kw):
-    values = {"name": factory.unique("ent"), "country": "IN", "sector": "2219", "partner_id": partner_org.id}
-    values.update(kw)
-    return await factory.save(Enterprise(**values))
-
-
 async def test_partner_creates_own_enterprise(client, factory):
     partner = await factory.user("partner")
     r = await client.post("/v1/enterprises", json=BODY, headers=factory.auth(partner))
@@ -71,7 +65,7 @@ async def test_admin_must_name_a_partner(client, factory):
 async def test_partner_a_cannot_see_partner_b_enterprises(client, factory):
     a = await factory.user("partner")
     b = await factory.user("partner")
-    ent_b = await make_enterprise(factory, await _org_of(factory, b))
+    ent_b = await factory.enterprise(await _org_of(factory, b))
     assert (await client.get(f"/v1/enterprises/{ent_b.id}", headers=factory.auth(a))).status_code == 404
     assert (
         await client.patch(f"/v1/enterprises/{ent_b.id}", json={"name": "x"}, headers=factory.auth(a))
@@ -90,8 +84,8 @@ async def _org_of(factory, user):
 async def test_sme_reads_and_updates_own_profile_only(client, factory):
     partner = await factory.user("partner")
     org = await _org_of(factory, partner)
-    own = await make_enterprise(factory, org)
-    other = await make_enterprise(factory, org)
+    own = await factory.enterprise(org)
+    other = await factory.enterprise(org)
     sme = await factory.user("sme", enterprise_id=own.id)
     h = factory.auth(sme)
     assert (await client.get(f"/v1/enterprises/{own.id}", headers=h)).status_code == 200
@@ -107,7 +101,7 @@ async def test_sme_reads_and_updates_own_profile_only(client, factory):
 async def test_expert_assignment_gives_and_removes_access(client, factory):
     partner = await factory.user("partner")
     org = await _org_of(factory, partner)
-    ent = await make_enterprise(factory, org)
+    ent = await factory.enterprise(org)
     expert = await factory.user("expert", organisation=org)
     he, hp = factory.auth(expert), factory.auth(partner)
     assert (await client.get(f"/v1/enterprises/{ent.id}", headers=he)).status_code == 404
@@ -126,7 +120,7 @@ async def test_expert_assignment_gives_and_removes_access(client, factory):
 async def test_lapsed_or_foreign_expert_cannot_be_assigned(client, factory):
     partner = await factory.user("partner")
     org = await _org_of(factory, partner)
-    ent = await make_enterprise(factory, org)
+    ent = await factory.enterprise(org)
     lapsed = await factory.user("expert", organisation=org, certified_until=date(2020, 1, 1))
     r = await client.put(f"/v1/enterprises/{ent.id}/experts/{lapsed.id}", headers=factory.auth(partner))
     assert r.status_code == 409
@@ -141,7 +135,7 @@ async def test_lapsed_or_foreign_expert_cannot_be_assigned(client, factory):
 
 async def test_buyer_sees_enterprise_only_with_active_link(client, factory, session):
     partner = await factory.user("partner")
-    ent = await make_enterprise(factory, await _org_of(factory, partner))
+    ent = await factory.enterprise(await _org_of(factory, partner))
     buyer = await factory.user("buyer")
     h = factory.auth(buyer)
     assert (await client.get(f"/v1/enterprises/{ent.id}", headers=h)).status_code == 404
@@ -157,7 +151,7 @@ async def test_buyer_sees_enterprise_only_with_active_link(client, factory, sess
 
 async def test_enterprise_with_dependents_is_not_deleted(client, factory, session):
     partner = await factory.user("partner")
-    ent = await make_enterprise(factory, await _org_of(factory, partner))
+    ent = await factory.enterprise(await _org_of(factory, partner))
     await factory.user("sme", enterprise_id=ent.id)
     r = await client.delete(f"/v1/enterprises/{ent.id}", headers=factory.auth(partner))
     assert r.status_code == 409

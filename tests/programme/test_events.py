@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from app.db import run_before_commit
-from app.models.enums import IdeaCategory, IdeaStatus
+from app.models.enums import IdeaCategory
 from app.models.events import EventType
-from app.models.ideas import Idea
 from app.services import events
 from tests.factories import Factory
 from tests.two_tenants import Tenant, build_tenant
@@ -182,15 +181,7 @@ async def test_a_refused_change_leaves_no_event(client, factory, tenants):
     """The delete is noted before it runs (so its audience is the object's); when the delete is
     refused and rolled back, its event goes with it."""
     a, _ = tenants
-    await factory.save(
-        Idea(
-            enterprise_id=a.enterprise.id,
-            title="From the visit",
-            category=IdeaCategory.water,
-            status=IdeaStatus.proposed,
-            visit_id=a.visit.id,
-        )
-    )
+    await factory.idea(a.enterprise, title="From the visit", category=IdeaCategory.water, visit_id=a.visit.id)
     expert = a.users["expert"]
     assert (await client.delete(f"/v1/visits/{a.visit.id}", headers=factory.auth(expert))).status_code == 409
     await _idea(client, factory, a, "A later, successful write")

@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import select
 
 from app.models.audit import AuditEvent
-from app.models.enums import IdeaStatus, LinkStatus, Module
+from app.models.enums import IdeaStatus, LinkStatus, Module, TrainingStatus
 from app.models.ideas import Idea, IdeaTransition
 from app.models.organisations import Organisation
 from app.services.ideas import TRANSITIONS
-from tests import factories_ideas as f
+from tests.worlds import world
 
 S = IdeaStatus
 LEGAL = {
@@ -50,7 +50,7 @@ def test_transition_table_matches_the_contract():
 
 
 async def test_sme_records_idea_with_nested_fields(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     r = await client.post("/v1/ideas", json=body(w.ent_a), headers=factory.auth(w.sme_a))
     assert r.status_code == 201, r.text
     idea = r.json()
@@ -78,7 +78,7 @@ async def test_sme_records_idea_with_nested_fields(client, factory):
 
 
 async def test_idea_without_optional_objects(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     r = await client.post(
         "/v1/ideas",
         json={"enterprise_id": str(w.ent_a.id), "title": "Collect rubber offcuts", "category": "waste"},
@@ -92,7 +92,7 @@ async def test_idea_without_optional_objects(client, factory):
 
 @pytest.mark.parametrize("field", ["status", "id", "created_at", "updated_at", "savings_amount", "colour"])
 async def test_mass_assignment_is_refused(client, factory, field):
-    w = await f.world(factory)
+    w = await world(factory)
     value = {"status": "verified", "id": "01930000-0000-7000-8000-000000000001"}.get(field, "2020-01-01T00:00:00Z")
     r = await client.post("/v1/ideas", json=body(w.ent_a, **{field: value}), headers=factory.auth(w.admin))
     assert r.status_code == 422, r.text
@@ -101,8 +101,8 @@ async def test_mass_assignment_is_refused(client, factory, field):
 
 
 async def test_status_cannot_be_patched(client, factory):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a)
     for field, value in (
         ("status", "approved"),
         ("id", str(w.ent_b.id)),
@@ -135,7 +135,7 @@ async def test_status_cannot_be_patched(client, factory):
     ],
 )
 async def test_idea_validation(client, factory, field, value, loc):
-    w = await f.world(factory)
+    w = await world(factory)
     r = await client.post("/v1/ideas", json=body(w.ent_a, **{field: value}), headers=factory.auth(w.partner))
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
@@ -144,7 +144,7 @@ async def test_idea_validation(client, factory, field, value, loc):
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
 async def test_non_finite_amounts_are_422(client, factory, literal):
-    w = await f.world(factory)
+    w = await world(factory)
     raw = (
         b'{"enterprise_id": "' + str(w.ent_a.id).encode() + b'", "title": "t", "category": "water", '
         b'"investment": {"amount": ' + literal + b', "currency": "INR"}}'
@@ -156,11 +156,12 @@ async def test_non_finite_amounts_are_422(client, factory, literal):
 
 
 async def test_origin_training_must_be_one_the_enterprise_is_enrolled_in(client, factory):
-    w = await f.world(factory)
-    workshop = await f.training(factory, w.partner_org, Module.score4climate)
-    other_workshop = await f.training(factory, w.partner_org, Module.score4climate)
-    await f.enroll(factory, workshop, w.ent_a)
-    await f.enroll(factory, other_workshop, w.ent_b)
+    w = await world(factory)
+    held = {"start_date": date(2026, 3, 1), "end_date": date(2026, 3, 2), "status": TrainingStatus.completed}
+    workshop = await factory.training(w.partner_org, Module.score4climate, **held)
+    other_workshop = await factory.training(w.partner_org, Module.score4climate, **held)
+    await factory.enrollment(workshop, w.ent_a)
+    await factory.enrollment(other_workshop, w.ent_b)
     ok = await client.post("/v1/ideas", json=body(w.ent_a, training_id=str(workshop.id)), headers=factory.auth(w.sme_a))
     assert ok.status_code == 201, ok.text
     assert ok.json()["training_id"] == str(workshop.id)
@@ -176,11 +177,11 @@ async def test_origin_training_must_be_one_the_enterprise_is_enrolled_in(client,
 
 
 async def test_origin_visit_of_another_enterprise_is_422(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     expert_b = await factory.user("expert", organisation=w.partner_org)
-    await f.assign(factory, w.ent_b, expert_b)
-    visit_a = await f.visit(factory, w.ent_a, w.expert)
-    visit_b = await f.visit(factory, w.ent_b, expert_b)
+    await factory.assign(w.ent_b, expert_b)
+    visit_a = await factory.visit(w.ent_a, w.expert)
+    visit_b = await factory.visit(w.ent_b, expert_b)
     bad = await client.post("/v1/ideas", json=body(w.ent_a, visit_id=str(visit_b.id)), headers=factory.auth(w.admin))
     assert bad.status_code == 422, bad.text
     assert bad.json()["errors"][0]["loc"] == ["body", "visit_id"]
@@ -191,7 +192,7 @@ async def test_origin_visit_of_another_enterprise_is_422(client, factory):
 
 
 async def test_idea_for_an_enterprise_the_caller_cannot_see_is_422(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     r = await client.post("/v1/ideas", json=body(w.ent_b), headers=factory.auth(w.sme_a))
     assert r.status_code == 422
     r = await client.post("/v1/ideas", json=body(w.ent_b), headers=factory.auth(w.expert))
@@ -203,8 +204,8 @@ async def test_idea_for_an_enterprise_the_caller_cannot_see_is_422(client, facto
 
 @pytest.mark.parametrize(("source", "target"), ALL_PAIRS, ids=[f"{a.value}-{b.value}" for a, b in ALL_PAIRS])
 async def test_every_transition(client, factory, source, target):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a, status=source)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a, status=source)
     before = idea.updated_at
     r = await client.post(
         f"/v1/ideas/{idea.id}/transitions", json={"to": target.value, "note": "checked"}, headers=factory.auth(w.expert)
@@ -239,7 +240,7 @@ async def test_every_transition(client, factory, source, target):
 
 
 async def test_full_life_cycle_is_recorded_in_order(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     created = await client.post("/v1/ideas", json=body(w.ent_a), headers=factory.auth(w.sme_a))
     idea_id = created.json()["id"]
     path = [("approved", w.sme_a), ("in_progress", w.sme_a), ("implemented", w.sme_a), ("verified", w.expert)]
@@ -261,8 +262,8 @@ async def test_full_life_cycle_is_recorded_in_order(client, factory):
 
 
 async def test_sme_cannot_verify(client, factory):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a, status=S.implemented)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a, status=S.implemented)
     r = await client.post(f"/v1/ideas/{idea.id}/transitions", json={"to": "verified"}, headers=factory.auth(w.sme_a))
     assert r.status_code == 403, r.text
     await factory.session.refresh(idea)
@@ -273,8 +274,8 @@ async def test_sme_cannot_verify(client, factory):
 
 @pytest.mark.parametrize("role", ["partner", "admin"])
 async def test_partner_and_admin_verify(client, factory, role):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a, status=S.implemented)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a, status=S.implemented)
     who = w.partner if role == "partner" else w.admin
     r = await client.post(f"/v1/ideas/{idea.id}/transitions", json={"to": "verified"}, headers=factory.auth(who))
     assert r.status_code == 200, r.text
@@ -282,16 +283,16 @@ async def test_partner_and_admin_verify(client, factory, role):
 
 
 async def test_transition_body_is_strict(client, factory):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a)
     for payload in ({"to": "done"}, {}, {"to": "approved", "actor": "someone"}):
         r = await client.post(f"/v1/ideas/{idea.id}/transitions", json=payload, headers=factory.auth(w.expert))
         assert r.status_code == 422, payload
 
 
 async def test_transition_retry_with_idempotency_key_replays(client, factory):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a)
     headers = {**factory.auth(w.expert), "Idempotency-Key": "move-1"}
     first = await client.post(f"/v1/ideas/{idea.id}/transitions", json={"to": "approved"}, headers=headers)
     second = await client.post(f"/v1/ideas/{idea.id}/transitions", json={"to": "approved"}, headers=headers)
@@ -302,8 +303,8 @@ async def test_transition_retry_with_idempotency_key_replays(client, factory):
 
 
 async def test_concurrent_transitions_only_one_wins(live_client, live_factory):
-    w = await f.world(live_factory)
-    idea = await f.idea(live_factory, w.ent_a)
+    w = await world(live_factory)
+    idea = await live_factory.idea(w.ent_a)
     url = f"/v1/ideas/{idea.id}/transitions"
     results = await asyncio.gather(
         *(live_client.post(url, json={"to": "approved"}, headers=live_factory.auth(w.expert)) for _ in range(6))
@@ -318,9 +319,9 @@ async def test_concurrent_transitions_only_one_wins(live_client, live_factory):
 
 
 async def test_sme_cannot_read_or_change_another_enterprises_ideas(client, factory):
-    w = await f.world(factory)
-    idea_b = await f.idea(factory, w.ent_b)
-    own = await f.idea(factory, w.ent_a)
+    w = await world(factory)
+    idea_b = await factory.idea(w.ent_b)
+    own = await factory.idea(w.ent_a)
     headers = factory.auth(w.sme_a)
     assert (await client.get(f"/v1/ideas/{idea_b.id}", headers=headers)).status_code == 404
     assert (await client.get(f"/v1/ideas/{idea_b.id}/transitions", headers=headers)).status_code == 404
@@ -334,8 +335,8 @@ async def test_sme_cannot_read_or_change_another_enterprises_ideas(client, facto
 
 
 async def test_sme_updates_but_cannot_delete_own_idea(client, factory):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a)
     got = await client.get(f"/v1/ideas/{idea.id}", headers=factory.auth(w.sme_a))
     stale = got.headers["etag"]
     r = await client.patch(
@@ -364,9 +365,9 @@ async def test_sme_updates_but_cannot_delete_own_idea(client, factory):
 
 
 async def test_expert_sees_only_assigned_and_loses_access_on_unassignment(client, factory):
-    w = await f.world(factory)
-    idea_a = await f.idea(factory, w.ent_a)
-    idea_b = await f.idea(factory, w.ent_b)
+    w = await world(factory)
+    idea_a = await factory.idea(w.ent_a)
+    idea_b = await factory.idea(w.ent_b)
     headers = factory.auth(w.expert)
     assert (await client.get(f"/v1/ideas/{idea_a.id}", headers=headers)).status_code == 200
     assert (await client.get(f"/v1/ideas/{idea_b.id}", headers=headers)).status_code == 404
@@ -382,13 +383,13 @@ async def test_expert_sees_only_assigned_and_loses_access_on_unassignment(client
 
 
 async def test_buyer_reads_ideas_only_with_an_active_link(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     buyer = await factory.user("buyer")
-    idea_a = await f.idea(factory, w.ent_a)
-    idea_b = await f.idea(factory, w.ent_b)
+    idea_a = await factory.idea(w.ent_a)
+    idea_b = await factory.idea(w.ent_b)
     buyer_org = await factory.session.get(Organisation, buyer.organisation_id)
-    await f.supplier_link(factory, w.ent_a, buyer_org)
-    await f.supplier_link(factory, w.ent_b, buyer_org, status=LinkStatus.pending)
+    await factory.supplier_link(w.ent_a, buyer_org, accepted_at=None)
+    await factory.supplier_link(w.ent_b, buyer_org, status=LinkStatus.pending)
     headers = factory.auth(buyer)
     assert (await client.get(f"/v1/ideas/{idea_a.id}", headers=headers)).status_code == 200
     assert (await client.get(f"/v1/ideas/{idea_a.id}/transitions", headers=headers)).status_code == 200
@@ -403,9 +404,9 @@ async def test_buyer_reads_ideas_only_with_an_active_link(client, factory):
 
 
 async def test_updated_since_and_category_filters(client, factory):
-    w = await f.world(factory)
-    old = await f.idea(factory, w.ent_a, category="water")
-    new = await f.idea(factory, w.ent_a, category="waste")
+    w = await world(factory)
+    old = await factory.idea(w.ent_a, category="water")
+    new = await factory.idea(w.ent_a, category="waste")
     r = await client.post(f"/v1/ideas/{new.id}/transitions", json={"to": "approved"}, headers=factory.auth(w.expert))
     since = r.json()["updated_at"]
     listed = await client.get("/v1/ideas", params={"updated_since": since}, headers=factory.auth(w.expert))
@@ -415,8 +416,8 @@ async def test_updated_since_and_category_filters(client, factory):
 
 
 async def test_lapsed_expert_cannot_verify_an_idea(client, factory):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a, status=S.implemented)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a, status=S.implemented)
     w.expert.certified_until = date.today() - timedelta(days=1)
     await factory.save(w.expert)
     r = await client.post(f"/v1/ideas/{idea.id}/transitions", json={"to": "verified"}, headers=factory.auth(w.expert))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import factories_results as fr
+from tests.worlds import site
 
 # docs/reference.md: code → (unit, kind, better direction)
 CONTRACT = {
@@ -120,8 +120,8 @@ async def test_metric_in_use_cannot_be_deleted_or_redefined(client, factory):
     admin = await factory.user("admin")
     headers = factory.auth(admin)
     metric = (await client.post("/v1/metrics", json=METRIC, headers=headers)).json()
-    s = await fr.site(factory)
-    await fr.result(factory, s.enterprise, metric="steam", value=3.0)
+    s = await site(factory)
+    await factory.result(s.enterprise, metric="steam", value=3.0)
     r = await client.delete(f"/v1/metrics/{metric['id']}", headers=headers)
     assert r.status_code == 409, r.text
     assert (await client.get(f"/v1/metrics/{metric['id']}", headers=headers)).status_code == 200

@@ -6,8 +6,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from app.models.enums import IdeaCategory
 from app.models.results import Result
-from tests import factories_results as fr
+from tests.worlds import site
 
 PERIOD = {"period_start": "2025-01-01", "period_end": "2025-12-31"}
 
@@ -19,7 +20,7 @@ def body(site, **kw):
 
 
 async def test_sme_records_self_reported_result(client, factory):
-    s = await fr.site(factory)
+    s = await site(factory)
     r = await client.post("/v1/results", json=body(s, unit="m3", is_baseline=True), headers=factory.auth(s.sme))
     assert r.status_code == 201, r.text
     out = r.json()
@@ -33,7 +34,7 @@ async def test_sme_records_self_reported_result(client, factory):
 
 
 async def test_expert_records_expert_result_and_sme_cannot_claim_expert_source(client, factory):
-    s = await fr.site(factory)
+    s = await site(factory)
     r = await client.post("/v1/results", json=body(s), headers=factory.auth(s.expert))
     assert r.status_code == 201, r.text
     assert r.json()["source"] == "expert"
@@ -47,7 +48,7 @@ async def test_expert_records_expert_result_and_sme_cannot_claim_expert_source(c
 
 
 async def test_duplicate_period_is_409(client, factory):
-    s = await fr.site(factory)
+    s = await site(factory)
     first = await client.post("/v1/results", json=body(s), headers=factory.auth(s.sme))
     assert first.status_code == 201
     r = await client.post("/v1/results", json=body(s, value=900.0), headers=factory.auth(s.sme))
@@ -61,7 +62,7 @@ async def test_duplicate_period_is_409(client, factory):
 
 
 async def test_second_baseline_is_409(client, factory):
-    s = await fr.site(factory)
+    s = await site(factory)
     r = await client.post("/v1/results", json=body(s, is_baseline=True), headers=factory.auth(s.sme))
     assert r.status_code == 201
     r = await client.post(
@@ -93,7 +94,7 @@ async def test_second_baseline_is_409(client, factory):
     ],
 )
 async def test_invalid_result_is_422(client, factory, changes, field):
-    s = await fr.site(factory)
+    s = await site(factory)
     r = await client.post("/v1/results", json=body(s, **changes), headers=factory.auth(s.expert))
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
@@ -101,7 +102,7 @@ async def test_invalid_result_is_422(client, factory, changes, field):
 
 
 async def test_percentage_bounds_are_inclusive(client, factory):
-    s = await fr.site(factory)
+    s = await site(factory)
     for value, start in ((0, "2024-01-01"), (100, "2025-01-01")):
         r = await client.post(
             "/v1/results",
@@ -113,7 +114,7 @@ async def test_percentage_bounds_are_inclusive(client, factory):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 async def test_non_finite_value_is_422(client, factory, literal):
-    s = await fr.site(factory)
+    s = await site(factory)
     raw = (
         f'{{"enterprise_id": "{s.enterprise.id}", "metric": "water", "period_start": "2025-01-01", '
         f'"period_end": "2025-12-31", "value": {literal}}}'
@@ -126,10 +127,10 @@ async def test_non_finite_value_is_422(client, factory, literal):
 
 
 async def test_idea_must_belong_to_the_same_enterprise(client, factory):
-    s = await fr.site(factory)
-    other = await fr.site(factory)
-    own_idea = await fr.idea(factory, s.enterprise)
-    foreign_idea = await fr.idea(factory, other.enterprise)
+    s = await site(factory)
+    other = await site(factory)
+    own_idea = await factory.idea(s.enterprise, category=IdeaCategory.water)
+    foreign_idea = await factory.idea(other.enterprise, category=IdeaCategory.water)
     r = await client.post("/v1/results", json=body(s, idea_id=str(foreign_idea.id)), headers=factory.auth(s.sme))
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["loc"] == ["body", "idea_id"]
@@ -139,9 +140,9 @@ async def test_idea_must_belong_to_the_same_enterprise(client, factory):
 
 
 async def test_sme_of_another_enterprise_gets_404(client, factory):
-    s = await fr.site(factory)
-    other = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    other = await site(factory)
+    res = await factory.result(s.enterprise)
     for method, url in (
         ("GET", f"/v1/results/{res.id}"),
         ("PATCH", f"/v1/results/{res.id}"),
@@ -158,8 +159,8 @@ async def test_sme_of_another_enterprise_gets_404(client, factory):
 
 
 async def test_unassigned_expert_gets_404_and_buyer_cannot_write(client, factory):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     stranger = await factory.user("expert", organisation=s.partner_org)
     assert (await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(stranger))).status_code == 404
     buyer = await factory.user("buyer")
@@ -168,8 +169,8 @@ async def test_unassigned_expert_gets_404_and_buyer_cannot_write(client, factory
 
 
 async def test_sme_cannot_verify(client, factory):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     r = await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(s.sme))
     assert r.status_code == 403, r.text
     got = await client.get(f"/v1/results/{res.id}", headers=factory.auth(s.sme))
@@ -177,8 +178,8 @@ async def test_sme_cannot_verify(client, factory):
 
 
 async def test_expert_verifies_once_and_it_is_audited(client, factory, session):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     r = await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(s.expert))
     assert r.status_code == 200, r.text
     out = r.json()
@@ -195,8 +196,8 @@ async def test_expert_verifies_once_and_it_is_audited(client, factory, session):
 
 
 async def test_partner_verifies_but_its_api_client_cannot(client, factory):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     machine, _ = await factory.api_client(s.partner_org)
     r = await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(machine))
     assert r.status_code == 403, r.text
@@ -206,8 +207,8 @@ async def test_partner_verifies_but_its_api_client_cannot(client, factory):
 
 
 async def test_sme_cannot_change_or_delete_a_verified_result(client, factory):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise, value=50.0)
+    s = await site(factory)
+    res = await factory.result(s.enterprise, value=50.0)
     r = await client.patch(f"/v1/results/{res.id}", json={"value": 40.0}, headers=factory.auth(s.sme))
     assert r.status_code == 200, r.text  # unverified: the SME may correct it
     assert (await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(s.expert))).status_code == 200
@@ -220,8 +221,8 @@ async def test_sme_cannot_change_or_delete_a_verified_result(client, factory):
 
 
 async def test_expert_change_withdraws_verification(client, factory):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(s.expert))
     r = await client.patch(f"/v1/results/{res.id}", json={"is_baseline": True}, headers=factory.auth(s.expert))
     assert r.status_code == 200 and r.json()["verified"] is True
@@ -245,16 +246,16 @@ async def test_expert_change_withdraws_verification(client, factory):
     ],
 )
 async def test_patch_revalidates_against_the_metric(client, factory, patch, status):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     r = await client.patch(f"/v1/results/{res.id}", json=patch, headers=factory.auth(s.sme))
     assert r.status_code == status, r.text
 
 
 async def test_patch_into_an_existing_period_or_second_baseline_is_409(client, factory):
-    s = await fr.site(factory)
-    await fr.result(factory, s.enterprise, is_baseline=True)
-    other = await fr.result(factory, s.enterprise, period_start=date(2026, 1, 1), period_end=date(2026, 1, 31))
+    s = await site(factory)
+    await factory.result(s.enterprise, is_baseline=True)
+    other = await factory.result(s.enterprise, period_start=date(2026, 1, 1), period_end=date(2026, 1, 31))
     r = await client.patch(
         f"/v1/results/{other.id}",
         json={"period_start": "2025-01-01", "period_end": "2025-12-31"},
@@ -268,8 +269,8 @@ async def test_patch_into_an_existing_period_or_second_baseline_is_409(client, f
 
 
 async def test_patch_honours_if_match(client, factory):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     etag = (await client.get(f"/v1/results/{res.id}", headers=factory.auth(s.sme))).headers["etag"]
     r = await client.patch(
         f"/v1/results/{res.id}", json={"value": 1.0}, headers={**factory.auth(s.sme), "If-Match": etag}
@@ -282,23 +283,23 @@ async def test_patch_honours_if_match(client, factory):
 
 
 async def test_expert_deletes_result(client, factory, session):
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     r = await client.delete(f"/v1/results/{res.id}", headers=factory.auth(s.expert))
     assert r.status_code == 204
     assert await session.get(Result, res.id) is None
 
 
 async def test_list_filters(client, factory):
-    s = await fr.site(factory)
-    base = await fr.result(
-        factory, s.enterprise, is_baseline=True, period_start=date(2023, 1, 1), period_end=date(2023, 12, 31)
+    s = await site(factory)
+    base = await factory.result(
+        s.enterprise, is_baseline=True, period_start=date(2023, 1, 1), period_end=date(2023, 12, 31)
     )
-    mid = await fr.result(factory, s.enterprise, period_start=date(2024, 1, 1), period_end=date(2024, 12, 31))
-    power = await fr.result(factory, s.enterprise, metric="electricity", value=5.0)
+    mid = await factory.result(s.enterprise, period_start=date(2024, 1, 1), period_end=date(2024, 12, 31))
+    power = await factory.result(s.enterprise, metric="electricity", value=5.0)
     await client.post(f"/v1/results/{mid.id}/verify", headers=factory.auth(s.expert))
-    other = await fr.site(factory)
-    await fr.result(factory, other.enterprise)
+    other = await site(factory)
+    await factory.result(other.enterprise)
     admin = await factory.user("admin")
 
     async def ids(**params):
@@ -323,8 +324,8 @@ async def test_buyer_sees_results_only_with_an_active_link(client, factory):
     from app.models.enums import LinkStatus
     from app.models.supplier_links import SupplierLink
 
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     buyer = await factory.user("buyer")
     assert (await client.get(f"/v1/results/{res.id}", headers=factory.auth(buyer))).status_code == 404
     await factory.save(
@@ -339,8 +340,6 @@ async def test_buyer_sees_results_only_with_an_active_link(client, factory):
 
 async def test_values_beyond_1e15_are_refused(client, factory):
     """Found in review: huge values would overflow annualised sums for everyone's portfolio."""
-    from tests.factories_results import site
-
     s = await site(factory)
     body = {
         "enterprise_id": str(s.enterprise.id),
@@ -355,8 +354,8 @@ async def test_values_beyond_1e15_are_refused(client, factory):
 
 async def test_lapsed_expert_cannot_verify(client, factory):
     """Buyers read verified figures as vouched for by a certified expert: a lapsed one may not."""
-    s = await fr.site(factory)
-    res = await fr.result(factory, s.enterprise)
+    s = await site(factory)
+    res = await factory.result(s.enterprise)
     s.expert.certified_until = date.today() - timedelta(days=1)
     await factory.save(s.expert)
     r = await client.post(f"/v1/results/{res.id}/verify", headers=factory.auth(s.expert))

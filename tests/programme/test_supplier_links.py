@@ -7,8 +7,6 @@ from sqlmodel import select
 
 from app.models.audit import AuditEvent
 from app.models.enums import LinkStatus
-from tests.factories_supplier_links import make_link
-from tests.factories_trainings import assign, make_enterprise
 
 LINK_FIELDS = {"id", "created_at", "updated_at", "enterprise_id", "buyer_id", "status", "accepted_at", "revoked_at"}
 
@@ -17,8 +15,8 @@ LINK_FIELDS = {"id", "created_at", "updated_at", "enterprise_id", "buyer_id", "s
 async def world(factory):
     """Two partners, each with an enterprise and its SME user; two buyers."""
     partner_org, other_partner_org = await factory.org("partner"), await factory.org("partner")
-    ent = await make_enterprise(factory, partner_org)
-    other_ent = await make_enterprise(factory, other_partner_org)
+    ent = await factory.enterprise(partner_org)
+    other_ent = await factory.enterprise(other_partner_org)
     buyer_org, other_buyer_org = await factory.org("buyer"), await factory.org("buyer")
     w = {
         "partner_org": partner_org,
@@ -35,7 +33,7 @@ async def world(factory):
         "buyer": await factory.user("buyer", organisation=buyer_org),
         "other_buyer": await factory.user("buyer", organisation=other_buyer_org),
     }
-    await assign(factory, ent, w["expert"])
+    await factory.assign(ent, w["expert"])
     return w
 
 
@@ -180,7 +178,7 @@ async def test_sme_side_must_name_a_buyer_organisation(client, factory, world):
 
 
 async def test_expert_has_no_access_to_links(client, factory, world):
-    link = await make_link(factory, world["ent"], world["buyer_org"])
+    link = await factory.supplier_link(world["ent"], world["buyer_org"])
     expert = factory.auth(world["expert"])
     assert (await client.get("/v1/supplier-links", headers=expert)).status_code == 403
     assert (await client.get(f"/v1/supplier-links/{link.id}", headers=expert)).status_code == 404
@@ -202,7 +200,7 @@ async def test_expert_has_no_access_to_links(client, factory, world):
     ],
 )
 async def test_who_may_accept(client, factory, world, who, status):
-    link = await make_link(factory, world["ent"], world["buyer_org"], LinkStatus.pending)
+    link = await factory.supplier_link(world["ent"], world["buyer_org"], LinkStatus.pending)
     r = await client.post(f"/v1/supplier-links/{link.id}/accept", headers=factory.auth(world[who]))
     assert r.status_code == status, r.text
 
@@ -221,7 +219,7 @@ async def test_who_may_accept(client, factory, world, who, status):
     ],
 )
 async def test_who_may_revoke(client, factory, world, who, status):
-    link = await make_link(factory, world["ent"], world["buyer_org"])
+    link = await factory.supplier_link(world["ent"], world["buyer_org"])
     r = await client.post(f"/v1/supplier-links/{link.id}/revoke", headers=factory.auth(world[who]))
     assert r.status_code == status, r.text
     if status == 200:
@@ -231,23 +229,23 @@ async def test_who_may_revoke(client, factory, world, who, status):
 
 
 async def test_accepting_an_active_link_is_409(client, factory, world):
-    link = await make_link(factory, world["ent"], world["buyer_org"])
+    link = await factory.supplier_link(world["ent"], world["buyer_org"])
     r = await client.post(f"/v1/supplier-links/{link.id}/accept", headers=factory.auth(world["sme"]))
     assert r.status_code == 409
     assert r.json()["type"].endswith("/invalid-transition")
 
 
 async def test_pending_invite_can_be_withdrawn_by_buyer(client, factory, world):
-    link = await make_link(factory, world["ent"], world["buyer_org"], LinkStatus.pending)
+    link = await factory.supplier_link(world["ent"], world["buyer_org"], LinkStatus.pending)
     r = await client.post(f"/v1/supplier-links/{link.id}/revoke", headers=factory.auth(world["buyer"]))
     assert r.status_code == 200
     assert r.json()["status"] == "revoked" and r.json()["accepted_at"] is None
 
 
 async def test_list_is_scoped_and_filtered(client, factory, world):
-    mine = await make_link(factory, world["ent"], world["buyer_org"])
-    pending = await make_link(factory, world["other_ent"], world["buyer_org"], LinkStatus.pending)
-    theirs = await make_link(factory, world["ent"], world["other_buyer_org"])
+    mine = await factory.supplier_link(world["ent"], world["buyer_org"])
+    pending = await factory.supplier_link(world["other_ent"], world["buyer_org"], LinkStatus.pending)
+    theirs = await factory.supplier_link(world["ent"], world["other_buyer_org"])
 
     async def ids(who, **params):
         r = await client.get("/v1/supplier-links", params=params, headers=factory.auth(world[who]))
@@ -266,7 +264,7 @@ async def test_list_is_scoped_and_filtered(client, factory, world):
 
 
 async def test_get_has_etag_and_304(client, factory, world):
-    link = await make_link(factory, world["ent"], world["buyer_org"])
+    link = await factory.supplier_link(world["ent"], world["buyer_org"])
     buyer = factory.auth(world["buyer"])
     r = await client.get(f"/v1/supplier-links/{link.id}", headers=buyer)
     assert r.status_code == 200 and set(r.json()) == LINK_FIELDS
@@ -278,14 +276,14 @@ async def test_get_has_etag_and_304(client, factory, world):
 
 
 async def test_no_patch_or_delete(client, factory, world):
-    link = await make_link(factory, world["ent"], world["buyer_org"])
+    link = await factory.supplier_link(world["ent"], world["buyer_org"])
     admin = factory.auth(world["admin"])
     assert (await client.patch(f"/v1/supplier-links/{link.id}", json={}, headers=admin)).status_code == 405
     assert (await client.delete(f"/v1/supplier-links/{link.id}", headers=admin)).status_code == 405
 
 
 async def test_retried_accept_with_idempotency_key_replays_the_first_answer(client, factory, world):
-    link = await make_link(factory, world["ent"], world["buyer_org"], LinkStatus.pending)
+    link = await factory.supplier_link(world["ent"], world["buyer_org"], LinkStatus.pending)
     headers = {**factory.auth(world["sme"]), "Idempotency-Key": "accept-1"}
     first = await client.post(f"/v1/supplier-links/{link.id}/accept", headers=headers)
     again = await client.post(f"/v1/supplier-links/{link.id}/accept", headers=headers)

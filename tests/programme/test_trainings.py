@@ -8,8 +8,6 @@ import pytest
 from sqlalchemy import event
 
 from app.models.enums import Module
-from tests.factories_supplier_links import make_link
-from tests.factories_trainings import assign, make_enrollment, make_enterprise, make_training
 
 START = date(2025, 3, 10)
 BODY = {
@@ -25,9 +23,9 @@ BODY = {
 async def world(factory):
     partner_org, other_partner_org = await factory.org("partner"), await factory.org("partner")
     buyer_org = await factory.org("buyer")
-    ent = await make_enterprise(factory, partner_org)
-    ent2 = await make_enterprise(factory, partner_org)
-    other_ent = await make_enterprise(factory, other_partner_org)
+    ent = await factory.enterprise(partner_org)
+    ent2 = await factory.enterprise(partner_org)
+    other_ent = await factory.enterprise(other_partner_org)
     w = {
         "partner_org": partner_org,
         "other_partner_org": other_partner_org,
@@ -45,7 +43,7 @@ async def world(factory):
         "sme2": await factory.user("sme", enterprise_id=ent2.id),
         "buyer": await factory.user("buyer", organisation=buyer_org),
     }
-    await assign(factory, ent, w["expert"])
+    await factory.assign(ent, w["expert"])
     return w
 
 
@@ -153,8 +151,8 @@ async def test_read_only_roles_cannot_create(client, factory, world, who):
     ],
 )
 async def test_training_access(client, factory, world, who, get, patch, delete):
-    training = await make_training(factory, world["partner_org"])
-    await make_enrollment(factory, training, world["ent"])
+    training = await factory.training(world["partner_org"])
+    await factory.enrollment(training, world["ent"])
     headers = auth(factory, world, who)
     url = f"/v1/trainings/{training.id}"
     assert (await client.get(url, headers=headers)).status_code == get
@@ -167,7 +165,7 @@ async def test_training_access(client, factory, world, who, get, patch, delete):
 
 @pytest.mark.parametrize("who", ["admin", "partner"])
 async def test_delete_training(client, factory, world, who):
-    training = await make_training(factory, world["partner_org"], trainers=[world["expert"]])
+    training = await factory.training(world["partner_org"], trainers=[world["expert"]])
     headers = auth(factory, world, who)
     assert (await client.delete(f"/v1/trainings/{training.id}", headers=headers)).status_code == 204
     assert (await client.get(f"/v1/trainings/{training.id}", headers=headers)).status_code == 404
@@ -178,16 +176,16 @@ async def test_buyer_cannot_list_trainings(client, factory, world):
 
 
 async def test_delete_with_enrollments_is_409(client, factory, world):
-    training = await make_training(factory, world["partner_org"])
-    await make_enrollment(factory, training, world["ent"])
+    training = await factory.training(world["partner_org"])
+    await factory.enrollment(training, world["ent"])
     r = await client.delete(f"/v1/trainings/{training.id}", headers=auth(factory, world, "partner"))
     assert r.status_code == 409, r.text
 
 
 async def test_list_is_scoped_filtered_and_shows_trainers(client, factory, world):
-    wc = await make_training(factory, world["partner_org"], trainers=[world["expert"]])
-    s4c = await make_training(factory, world["partner_org"], Module.score4climate, start_date=date(2025, 6, 1))
-    foreign = await make_training(factory, world["other_partner_org"])
+    wc = await factory.training(world["partner_org"], trainers=[world["expert"]])
+    s4c = await factory.training(world["partner_org"], Module.score4climate, start_date=date(2025, 6, 1))
+    foreign = await factory.training(world["other_partner_org"])
 
     async def items(who, **params):
         r = await client.get("/v1/trainings", params=params, headers=auth(factory, world, who))
@@ -211,7 +209,7 @@ async def test_list_is_scoped_filtered_and_shows_trainers(client, factory, world
 
 async def test_trainers_of_a_page_are_loaded_in_one_query(client, factory, world, session):
     for _ in range(4):
-        await make_training(factory, world["partner_org"], trainers=[world["expert"]])
+        await factory.training(world["partner_org"], trainers=[world["expert"]])
     statements: list[str] = []
 
     def count(conn, cursor, statement, *args):
@@ -231,7 +229,7 @@ async def test_trainers_of_a_page_are_loaded_in_one_query(client, factory, world
 
 
 async def test_pagination_walks_every_training_once(client, factory, world):
-    created = {str((await make_training(factory, world["partner_org"])).id) for _ in range(5)}
+    created = {str((await factory.training(world["partner_org"])).id) for _ in range(5)}
     headers = auth(factory, world, "partner")
     seen: list[str] = []
     cursor = None
@@ -258,7 +256,7 @@ async def test_pagination_walks_every_training_once(client, factory, world):
 
 async def test_patch_replaces_trainers_and_moves_etag(client, factory, world):
     second = await factory.user("expert", organisation=world["partner_org"])
-    training = await make_training(factory, world["partner_org"], trainers=[world["expert"]])
+    training = await factory.training(world["partner_org"], trainers=[world["expert"]])
     headers = auth(factory, world, "partner")
     url = f"/v1/trainings/{training.id}"
     etag = (await client.get(url, headers=headers)).headers["etag"]
@@ -272,7 +270,7 @@ async def test_patch_replaces_trainers_and_moves_etag(client, factory, world):
 
 
 async def test_patch_dates_are_checked(client, factory, world):
-    training = await make_training(factory, world["partner_org"], trainers=[world["expert"]])
+    training = await factory.training(world["partner_org"], trainers=[world["expert"]])
     headers = auth(factory, world, "partner")
     url = f"/v1/trainings/{training.id}"
     r = await client.patch(url, json={"end_date": "2025-03-01"}, headers=headers)
@@ -288,7 +286,7 @@ async def test_patch_dates_are_checked(client, factory, world):
 
 async def test_moving_start_date_past_a_trainers_certification_is_409(client, factory, world):
     expert = await factory.user("expert", organisation=world["partner_org"], certified_until=date(2025, 4, 30))
-    training = await make_training(factory, world["partner_org"], trainers=[expert])
+    training = await factory.training(world["partner_org"], trainers=[expert])
     r = await client.patch(
         f"/v1/trainings/{training.id}",
         json={"start_date": "2025-05-02", "end_date": "2025-05-03"},
@@ -306,7 +304,7 @@ def enrol_url(training):
 
 
 async def test_partner_enrols_own_enterprise(client, factory, world):
-    training = await make_training(factory, world["partner_org"])
+    training = await factory.training(world["partner_org"])
     participants = [{"role": "manager", "gender": "female", "name": "Priya"}, {"role": "worker", "gender": "male"}]
     body = {"enterprise_id": str(world["ent"].id), "participants": participants}
     r = await client.post(enrol_url(training), json=body, headers=auth(factory, world, "partner"))
@@ -325,8 +323,8 @@ async def test_partner_enrols_own_enterprise(client, factory, world):
 
 async def test_score4climate_needs_a_completed_prerequisite(client, factory, world):
     partner = auth(factory, world, "partner")
-    wc = await make_training(factory, world["partner_org"], Module.workplace_cooperation)
-    s4c = await make_training(factory, world["partner_org"], Module.score4climate, start_date=date(2025, 6, 1))
+    wc = await factory.training(world["partner_org"], Module.workplace_cooperation)
+    s4c = await factory.training(world["partner_org"], Module.score4climate, start_date=date(2025, 6, 1))
     body = {"enterprise_id": str(world["ent"].id)}
 
     r = await client.post(enrol_url(s4c), json=body, headers=partner)
@@ -355,9 +353,9 @@ async def test_score4climate_needs_a_completed_prerequisite(client, factory, wor
 
 
 async def test_score_basics_also_counts_as_prerequisite(client, factory, world):
-    basics = await make_training(factory, world["partner_org"], Module.score_basics)
-    await make_enrollment(factory, basics, world["ent"], completed=True)
-    s4c = await make_training(factory, world["partner_org"], Module.score4climate, start_date=date(2025, 6, 1))
+    basics = await factory.training(world["partner_org"], Module.score_basics)
+    await factory.enrollment(basics, world["ent"], completed=True)
+    s4c = await factory.training(world["partner_org"], Module.score4climate, start_date=date(2025, 6, 1))
     r = await client.post(
         enrol_url(s4c), json={"enterprise_id": str(world["ent"].id)}, headers=auth(factory, world, "partner")
     )
@@ -365,9 +363,9 @@ async def test_score_basics_also_counts_as_prerequisite(client, factory, world):
 
 
 async def test_completed_s4c_does_not_count_as_prerequisite(client, factory, world):
-    earlier = await make_training(factory, world["partner_org"], Module.score4climate)
-    await make_enrollment(factory, earlier, world["ent"], completed=True)
-    s4c = await make_training(factory, world["partner_org"], Module.score4climate, start_date=date(2025, 6, 1))
+    earlier = await factory.training(world["partner_org"], Module.score4climate)
+    await factory.enrollment(earlier, world["ent"], completed=True)
+    s4c = await factory.training(world["partner_org"], Module.score4climate, start_date=date(2025, 6, 1))
     r = await client.post(
         enrol_url(s4c), json={"enterprise_id": str(world["ent"].id)}, headers=auth(factory, world, "admin")
     )
@@ -375,13 +373,13 @@ async def test_completed_s4c_does_not_count_as_prerequisite(client, factory, wor
 
 
 async def test_completed_at_before_start_is_422(client, factory, world):
-    training = await make_training(factory, world["partner_org"])
+    training = await factory.training(world["partner_org"])
     partner = auth(factory, world, "partner")
     body = {"enterprise_id": str(world["ent"].id), "completed_at": "2025-03-09T23:00:00Z"}
     r = await client.post(enrol_url(training), json=body, headers=partner)
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["loc"] == ["body", "completed_at"]
-    enrollment = await make_enrollment(factory, training, world["ent"])
+    enrollment = await factory.enrollment(training, world["ent"])
     r = await client.patch(
         f"/v1/enrollments/{enrollment.id}", json={"completed_at": "2025-03-01T10:00:00Z"}, headers=partner
     )
@@ -405,7 +403,7 @@ async def test_completed_at_before_start_is_422(client, factory, world):
     ],
 )
 async def test_bad_enrollment_bodies_are_422(client, factory, world, body):
-    training = await make_training(factory, world["partner_org"])
+    training = await factory.training(world["partner_org"])
     r = await client.post(
         enrol_url(training),
         json={"enterprise_id": str(world["ent"].id), **body},
@@ -415,7 +413,7 @@ async def test_bad_enrollment_bodies_are_422(client, factory, world, body):
 
 
 async def test_500_participants_are_accepted(client, factory, world):
-    training = await make_training(factory, world["partner_org"])
+    training = await factory.training(world["partner_org"])
     body = {"enterprise_id": str(world["ent"].id), "participants": [{"role": "worker", "gender": "other"}] * 500}
     r = await client.post(enrol_url(training), json=body, headers=auth(factory, world, "partner"))
     assert r.status_code == 201, r.text
@@ -423,8 +421,8 @@ async def test_500_participants_are_accepted(client, factory, world):
 
 
 async def test_partner_cannot_enrol_other_partners_enterprise_or_use_their_training(client, factory, world):
-    own_training = await make_training(factory, world["partner_org"])
-    foreign_training = await make_training(factory, world["other_partner_org"])
+    own_training = await factory.training(world["partner_org"])
+    foreign_training = await factory.training(world["other_partner_org"])
     partner = auth(factory, world, "partner")
     r = await client.post(enrol_url(own_training), json={"enterprise_id": str(world["other_ent"].id)}, headers=partner)
     assert r.status_code == 422
@@ -436,8 +434,8 @@ async def test_partner_cannot_enrol_other_partners_enterprise_or_use_their_train
 
 @pytest.mark.parametrize("who", ["expert", "sme"])
 async def test_read_only_roles_cannot_write_enrollments(client, factory, world, who):
-    training = await make_training(factory, world["partner_org"])
-    enrollment = await make_enrollment(factory, training, world["ent"])
+    training = await factory.training(world["partner_org"])
+    enrollment = await factory.enrollment(training, world["ent"])
     headers = auth(factory, world, who)
     url = f"/v1/enrollments/{enrollment.id}"
     assert (await client.get(url, headers=headers)).status_code == 200
@@ -451,9 +449,9 @@ async def test_read_only_roles_cannot_write_enrollments(client, factory, world, 
     ("who", "status"), [("other_partner", 404), ("sme2", 404), ("buyer", 404), ("other_expert", 404)]
 )
 async def test_others_do_not_see_an_enrollment(client, factory, world, who, status):
-    await make_link(factory, world["ent"], world["buyer_org"])  # buyers see the enterprise, not its enrollments
-    training = await make_training(factory, world["partner_org"])
-    enrollment = await make_enrollment(factory, training, world["ent"])
+    await factory.supplier_link(world["ent"], world["buyer_org"])  # buyers see the enterprise, not its enrollments
+    training = await factory.training(world["partner_org"])
+    enrollment = await factory.enrollment(training, world["ent"])
     headers = auth(factory, world, who)
     url = f"/v1/enrollments/{enrollment.id}"
     assert (await client.get(url, headers=headers)).status_code == status
@@ -462,9 +460,9 @@ async def test_others_do_not_see_an_enrollment(client, factory, world, who, stat
 
 
 async def test_enrollment_list_is_scoped_per_role(client, factory, world):
-    training = await make_training(factory, world["partner_org"])
-    mine = await make_enrollment(factory, training, world["ent"], attended=True)
-    other = await make_enrollment(factory, training, world["ent2"])
+    training = await factory.training(world["partner_org"])
+    mine = await factory.enrollment(training, world["ent"], attended=True)
+    other = await factory.enrollment(training, world["ent2"])
 
     async def ids(who, **params):
         r = await client.get(enrol_url(training), params=params, headers=auth(factory, world, who))
@@ -483,8 +481,8 @@ async def test_enrollment_list_is_scoped_per_role(client, factory, world):
 
 
 async def test_patch_and_delete_enrollment(client, factory, world):
-    training = await make_training(factory, world["partner_org"])
-    enrollment = await make_enrollment(factory, training, world["ent"])
+    training = await factory.training(world["partner_org"])
+    enrollment = await factory.enrollment(training, world["ent"])
     partner = auth(factory, world, "partner")
     url = f"/v1/enrollments/{enrollment.id}"
     first = await client.get(url, headers=partner)
@@ -504,10 +502,10 @@ async def test_patch_and_delete_enrollment(client, factory, world):
 
 
 async def test_sme_sees_the_training_it_is_enrolled_in(client, factory, world):
-    training = await make_training(factory, world["partner_org"])
+    training = await factory.training(world["partner_org"])
     headers = auth(factory, world, "sme")
     assert (await client.get(f"/v1/trainings/{training.id}", headers=headers)).status_code == 404
-    await make_enrollment(factory, training, world["ent"])
+    await factory.enrollment(training, world["ent"])
     r = await client.get("/v1/trainings", headers=headers)
     assert [item["id"] for item in r.json()["items"]] == [str(training.id)]
 
@@ -515,31 +513,27 @@ async def test_sme_sees_the_training_it_is_enrolled_in(client, factory, world):
 async def test_the_prerequisite_cannot_be_bypassed_afterwards(client, factory):
     """Found in review: changing a training's module, or un-completing/deleting the only
     prerequisite, would leave a score4climate enrollment without its prerequisite."""
-    from tests.factories_trainings import make_enrollment, make_enterprise, make_training
-
     partner = await factory.user("partner")
     from app.models.organisations import Organisation
 
     org = await factory.session.get(Organisation, partner.organisation_id)
-    ent = await make_enterprise(factory, org)
+    ent = await factory.enterprise(org)
     h = factory.auth(partner)
-    plain = await make_training(factory, org)  # workplace cooperation
-    other = await make_enterprise(factory, org)
-    await make_enrollment(factory, plain, other)  # not completed: no prerequisite for `other`
+    plain = await factory.training(org)  # workplace cooperation
+    other = await factory.enterprise(org)
+    await factory.enrollment(plain, other)  # not completed: no prerequisite for `other`
     r = await client.patch(f"/v1/trainings/{plain.id}", json={"module": "score4climate"}, headers=h)
     assert r.status_code == 409, r.text
-    empty = await make_training(factory, org)
+    empty = await factory.training(org)
     assert (
         await client.patch(f"/v1/trainings/{empty.id}", json={"module": "score_basics"}, headers=h)
     ).status_code == 200
 
-    prerequisite = await make_enrollment(factory, await make_training(factory, org), ent, completed=True)
-    await make_enrollment(factory, await make_training(factory, org, module="score4climate"), ent)
+    prerequisite = await factory.enrollment(await factory.training(org), ent, completed=True)
+    await factory.enrollment(await factory.training(org, module="score4climate"), ent)
     r = await client.patch(f"/v1/enrollments/{prerequisite.id}", json={"completed_at": None}, headers=h)
     assert r.status_code == 409, r.text
     assert (await client.delete(f"/v1/enrollments/{prerequisite.id}", headers=h)).status_code == 409
-    second = await make_enrollment(
-        factory, await make_training(factory, org, module="score_basics"), ent, completed=True
-    )
+    second = await factory.enrollment(await factory.training(org, module="score_basics"), ent, completed=True)
     assert (await client.delete(f"/v1/enrollments/{prerequisite.id}", headers=h)).status_code == 204
     assert (await client.delete(f"/v1/enrollments/{second.id}", headers=h)).status_code == 409

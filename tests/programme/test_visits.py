@@ -11,7 +11,7 @@ from app.models.audit import AuditEvent
 from app.models.enums import VisitKind, VisitStatus
 from app.models.organisations import Organisation
 from app.models.visits import Visit, VisitIdea
-from tests import factories_ideas as f
+from tests.worlds import world
 
 
 def body(ent, *ideas, **kw):
@@ -27,9 +27,9 @@ def body(ent, *ideas, **kw):
 
 
 async def test_expert_records_own_visit(client, factory):
-    w = await f.world(factory)
-    idea1 = await f.idea(factory, w.ent_a)
-    idea2 = await f.idea(factory, w.ent_a)
+    w = await world(factory)
+    idea1 = await factory.idea(w.ent_a)
+    idea2 = await factory.idea(w.ent_a)
     r = await client.post("/v1/visits", json=body(w.ent_a, idea2, idea1, idea2), headers=factory.auth(w.expert))
     assert r.status_code == 201, r.text
     visit = r.json()
@@ -53,9 +53,9 @@ async def test_expert_records_own_visit(client, factory):
 
 
 async def test_expert_cannot_record_a_visit_for_another_expert(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     colleague = await factory.user("expert", organisation=w.partner_org)
-    await f.assign(factory, w.ent_a, colleague)
+    await factory.assign(w.ent_a, colleague)
     r = await client.post("/v1/visits", json=body(w.ent_a, expert_id=str(colleague.id)), headers=factory.auth(w.expert))
     assert r.status_code == 403, r.text
     own = await client.post(
@@ -65,7 +65,7 @@ async def test_expert_cannot_record_a_visit_for_another_expert(client, factory):
 
 
 async def test_partner_names_an_assigned_expert(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     unassigned = await factory.user("expert", organisation=w.partner_org)
     headers = factory.auth(w.partner)
     missing = await client.post("/v1/visits", json=body(w.ent_a), headers=headers)
@@ -83,7 +83,7 @@ async def test_partner_names_an_assigned_expert(client, factory):
 
 
 async def test_lapsed_expert_cannot_record_a_visit(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     w.expert.certified_until = date.today() - timedelta(days=1)
     await factory.save(w.expert)
     r = await client.post("/v1/visits", json=body(w.ent_a), headers=factory.auth(w.expert))
@@ -95,8 +95,8 @@ async def test_lapsed_expert_cannot_record_a_visit(client, factory):
 
 
 async def test_idea_ids_must_be_of_the_same_enterprise(client, factory):
-    w = await f.world(factory)
-    idea_b = await f.idea(factory, w.ent_b)
+    w = await world(factory)
+    idea_b = await factory.idea(w.ent_b)
     r = await client.post("/v1/visits", json=body(w.ent_a, idea_b), headers=factory.auth(w.expert))
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["loc"] == ["body", "idea_ids"]
@@ -121,17 +121,17 @@ async def test_idea_ids_must_be_of_the_same_enterprise(client, factory):
     ],
 )
 async def test_visit_validation_and_mass_assignment(client, factory, field, value):
-    w = await f.world(factory)
+    w = await world(factory)
     r = await client.post("/v1/visits", json=body(w.ent_a, **{field: value}), headers=factory.auth(w.expert))
     assert r.status_code == 422, r.text
     assert field in {str(part) for issue in r.json()["errors"] for part in issue["loc"]}
 
 
 async def test_patch_refuses_read_only_fields_and_replaces_ideas(client, factory):
-    w = await f.world(factory)
-    idea1 = await f.idea(factory, w.ent_a)
-    idea2 = await f.idea(factory, w.ent_a)
-    visit = await f.visit(factory, w.ent_a, w.expert, idea1)
+    w = await world(factory)
+    idea1 = await factory.idea(w.ent_a)
+    idea2 = await factory.idea(w.ent_a)
+    visit = await factory.visit(w.ent_a, w.expert, idea1)
     headers = factory.auth(w.expert)
     for field, value in (
         ("id", str(idea1.id)),
@@ -166,11 +166,11 @@ async def test_patch_refuses_read_only_fields_and_replaces_ideas(client, factory
 
 
 async def test_sme_reads_own_visits_only_and_cannot_write(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     expert_b = await factory.user("expert", organisation=w.partner_org)
-    await f.assign(factory, w.ent_b, expert_b)
-    visit_a = await f.visit(factory, w.ent_a, w.expert)
-    visit_b = await f.visit(factory, w.ent_b, expert_b)
+    await factory.assign(w.ent_b, expert_b)
+    visit_a = await factory.visit(w.ent_a, w.expert)
+    visit_b = await factory.visit(w.ent_b, expert_b)
     headers = factory.auth(w.sme_a)
     assert (await client.get(f"/v1/visits/{visit_a.id}", headers=headers)).status_code == 200
     assert (await client.get(f"/v1/visits/{visit_b.id}", headers=headers)).status_code == 404
@@ -183,10 +183,11 @@ async def test_sme_reads_own_visits_only_and_cannot_write(client, factory):
 
 
 async def test_buyer_never_sees_visits(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     buyer = await factory.user("buyer")
-    await f.supplier_link(factory, w.ent_a, await factory.session.get(Organisation, buyer.organisation_id))
-    visit = await f.visit(factory, w.ent_a, w.expert)
+    buyer_org = await factory.session.get(Organisation, buyer.organisation_id)
+    await factory.supplier_link(w.ent_a, buyer_org, accepted_at=None)
+    visit = await factory.visit(w.ent_a, w.expert)
     headers = factory.auth(buyer)
     assert (await client.get(f"/v1/visits/{visit.id}", headers=headers)).status_code == 404
     assert (await client.get("/v1/visits", headers=headers)).status_code == 403
@@ -195,11 +196,11 @@ async def test_buyer_never_sees_visits(client, factory):
 
 
 async def test_expert_loses_access_on_unassignment(client, factory):
-    w = await f.world(factory)
+    w = await world(factory)
     colleague = await factory.user("expert", organisation=w.partner_org)
-    await f.assign(factory, w.ent_b, colleague)
-    visit_a = await f.visit(factory, w.ent_a, w.expert)
-    visit_b = await f.visit(factory, w.ent_b, colleague)
+    await factory.assign(w.ent_b, colleague)
+    visit_a = await factory.visit(w.ent_a, w.expert)
+    visit_b = await factory.visit(w.ent_b, colleague)
     headers = factory.auth(w.expert)
     assert (await client.get(f"/v1/visits/{visit_a.id}", headers=headers)).status_code == 200
     assert (await client.get(f"/v1/visits/{visit_b.id}", headers=headers)).status_code == 404
@@ -212,12 +213,11 @@ async def test_expert_loses_access_on_unassignment(client, factory):
 
 
 async def test_list_filters_and_idea_ids_per_row(client, factory):
-    w = await f.world(factory)
-    idea = await f.idea(factory, w.ent_a)
+    w = await world(factory)
+    idea = await factory.idea(w.ent_a)
     t0 = datetime(2026, 5, 1, tzinfo=UTC)
-    early = await f.visit(factory, w.ent_a, w.expert, idea, scheduled_at=t0)
-    late = await f.visit(
-        factory,
+    early = await factory.visit(w.ent_a, w.expert, idea, scheduled_at=t0)
+    late = await factory.visit(
         w.ent_a,
         w.expert,
         scheduled_at=t0 + timedelta(days=10),
@@ -245,22 +245,20 @@ async def test_list_filters_and_idea_ids_per_row(client, factory):
 
 
 async def test_delete_visit_that_is_an_ideas_origin_is_409(client, factory):
-    w = await f.world(factory)
-    visit = await f.visit(factory, w.ent_a, w.expert)
-    await f.idea(factory, w.ent_a, visit_id=visit.id)
+    w = await world(factory)
+    visit = await factory.visit(w.ent_a, w.expert)
+    await factory.idea(w.ent_a, visit_id=visit.id)
     assert (await client.delete(f"/v1/visits/{visit.id}", headers=factory.auth(w.expert))).status_code == 409
-    other = await f.visit(factory, w.ent_a, w.expert)
+    other = await factory.visit(w.ent_a, w.expert)
     assert (await client.delete(f"/v1/visits/{other.id}", headers=factory.auth(w.expert))).status_code == 204
 
 
 async def test_expert_may_delete_only_own_visits(client, factory):
-    from tests.factories_ideas import assign, visit, world
-
     w = await world(factory)
     colleague = await factory.user("expert", organisation=w.partner_org)
-    await assign(factory, w.ent_a, colleague)
-    theirs = await visit(factory, w.ent_a, colleague)
-    mine = await visit(factory, w.ent_a, w.expert)
+    await factory.assign(w.ent_a, colleague)
+    theirs = await factory.visit(w.ent_a, colleague)
+    mine = await factory.visit(w.ent_a, w.expert)
     h = factory.auth(w.expert)
     assert (await client.delete(f"/v1/visits/{theirs.id}", headers=h)).status_code == 403
     assert (await client.get(f"/v1/visits/{theirs.id}", headers=h)).status_code == 200

@@ -9,10 +9,8 @@ import io
 from datetime import date
 
 from app.ids import utcnow
-from app.models.enterprises import Enterprise
 from app.models.enums import OutputUnit, ResultSource
 from app.models.reference import EmissionFactor
-from app.models.results import Result
 from app.services import progress
 
 Y2023 = (date(2023, 1, 1), date(2023, 12, 31))
@@ -20,23 +18,21 @@ Y2025 = (date(2025, 1, 1), date(2025, 12, 31))
 
 
 async def _enterprise(factory, **kw):
-    partner_org = await factory.org("partner")
-    values = {"name": factory.unique("ent"), "country": "IN", "sector": "2219", "partner_id": partner_org.id}
-    return await factory.save(Enterprise(**(values | kw)))
+    """An enterprise under a partner of its own."""
+    return await factory.enterprise(await factory.org("partner"), **kw)
 
 
 async def _result(factory, ent, metric, value, period, baseline=False, verified=False):
-    return await factory.save(
-        Result(
-            enterprise_id=ent.id,
-            metric=metric,
-            period_start=period[0],
-            period_end=period[1],
-            value=value,
-            is_baseline=baseline,
-            source=ResultSource.expert,
-            verified_at=utcnow() if verified else None,
-        )
+    """An expert-reported result over `period` (start, end), verified now if `verified`."""
+    return await factory.result(
+        ent,
+        metric=metric,
+        period_start=period[0],
+        period_end=period[1],
+        value=value,
+        is_baseline=baseline,
+        source=ResultSource.expert,
+        verified_at=utcnow() if verified else None,
     )
 
 

@@ -18,7 +18,6 @@ import pytest
 import sqlalchemy as sa
 
 from app.db import run_before_commit
-from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus, ResultSource
 from app.models.results import Result
 from app.models.supplier_links import SupplierLink
@@ -72,7 +71,7 @@ async def _linked_enterprises(live_factory, buyer, count: int) -> list[UUID]:
     partner_org = await live_factory.org("partner")
     ids = []
     for i in range(count):
-        ent = await live_factory.save(Enterprise(name=f"e{i}", country="IN", sector="10", partner_id=partner_org.id))
+        ent = await live_factory.enterprise(partner_org, name=f"e{i}", sector="10")
         await live_factory.save(
             SupplierLink(enterprise_id=ent.id, buyer_id=buyer.organisation_id, status=LinkStatus.active)
         )

@@ -16,12 +16,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models.enums import IdeaStatus, LinkStatus, Module, ResultSource
+from app.models.enums import IdeaStatus, LinkStatus, Module, ResultSource, TrainingStatus
 from app.models.supplier_links import SupplierLink
 from app.services import progress
 from tests.factories import Factory
-from tests.factories_ideas import enroll, enterprise, idea, training
-from tests.factories_results import result
 
 Y2023 = (date(2023, 1, 1), date(2023, 12, 31))
 H2025 = (date(2025, 1, 1), date(2025, 6, 30))
@@ -106,17 +104,17 @@ async def test_portfolio_agrees_with_the_records(client: httpx.AsyncClient, fact
     partner_org = await factory.org("partner")
     buyer = await factory.user("buyer")
     admin = await factory.user("admin")
-    course = await training(factory, partner_org, Module.score4climate)
-    basics = await training(factory, partner_org, Module.score_basics)
+    held = {"start_date": date(2026, 3, 1), "end_date": date(2026, 3, 2), "status": TrainingStatus.completed}
+    course = await factory.training(partner_org, Module.score4climate, **held)
+    basics = await factory.training(partner_org, Module.score_basics, **held)
     ids: list[UUID] = []
     for n, figures in enumerate(FIGURES):
-        ent = await enterprise(factory, partner_org)
+        ent = await factory.enterprise(partner_org)
         ids.append(ent.id)
         for metric, baseline, latest in figures:
             for value, period, is_baseline in ((baseline, Y2023, True), (latest, H2025, False)):
                 if value is not None:
-                    await result(
-                        factory,
+                    await factory.result(
                         ent,
                         metric=metric,
                         period_start=period[0],
@@ -126,9 +124,9 @@ async def test_portfolio_agrees_with_the_records(client: httpx.AsyncClient, fact
                         source=ResultSource.expert,
                     )
         for status in [IdeaStatus.proposed, IdeaStatus.implemented, IdeaStatus.verified][: n % 3 + 1]:
-            await idea(factory, ent, status)
+            await factory.idea(ent, status)
         for tr in [course, basics][: n % 2 + 1]:
-            enrolment = await enroll(factory, tr, ent)
+            enrolment = await factory.enrollment(tr, ent)
             enrolment.completed_at = datetime(2026, 3, 2, tzinfo=UTC)
             await factory.save(enrolment)
         if n % 2 == 0:

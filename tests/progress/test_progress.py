@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from app.db import ReadOnly, run_before_commit
-from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus, ResultSource
-from app.models.results import Result
 from app.models.supplier_links import SupplierLink
 from app.services import progress
 from app.services.progress import CSV_COLUMNS
@@ -24,26 +22,23 @@ Y2025 = (date(2025, 1, 1), date(2025, 12, 31))
 
 
 async def enterprise(factory, country="IN"):
-    partner_org = await factory.org("partner")
-    return await factory.save(
-        Enterprise(name=factory.unique("ent"), country=country, sector="2219", partner_id=partner_org.id)
-    )
+    """An enterprise under a partner of its own."""
+    return await factory.enterprise(await factory.org("partner"), country=country)
 
 
 async def result(factory, ent, metric, value, period, baseline=False, verified=False):
+    """An expert-reported result over `period` (start, end), verified now if `verified`."""
     from app.ids import utcnow
 
-    return await factory.save(
-        Result(
-            enterprise_id=ent.id,
-            metric=metric,
-            period_start=period[0],
-            period_end=period[1],
-            value=value,
-            is_baseline=baseline,
-            source=ResultSource.expert,
-            verified_at=utcnow() if verified else None,
-        )
+    return await factory.result(
+        ent,
+        metric=metric,
+        period_start=period[0],
+        period_end=period[1],
+        value=value,
+        is_baseline=baseline,
+        source=ResultSource.expert,
+        verified_at=utcnow() if verified else None,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.services import progress
-from tests.factories_results import site
+from tests.worlds import site
 
 
 async def test_every_feeding_write_moves_updated_at(client, factory, session):

@@ -15,12 +15,10 @@ import sqlalchemy as sa
 
 from app.db import Database, ReadOnly
 from app.ids import utcnow
-from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus
 from app.models.supplier_links import SupplierLink
 from app.services import progress
 from tests.factories import PASSWORD, Factory
-from tests.factories_supplier_links import make_link
 from tests.two_tenants import Tenant, build_tenant
 
 ROLES = ("partner", "expert", "sme", "buyer")
@@ -335,13 +333,9 @@ async def test_a_record_restamped_while_a_page_is_read_waits_for_its_new_place(
     buyer's feed and record A is re-stamped after it, the page must not show A's newer stamp:
     a client keeping that stamp as its watermark would never receive C."""
     a = await build_tenant(live_factory, "race")
-    b = await live_factory.save(
-        Enterprise(name=live_factory.unique("b"), country="IN", sector="2219", partner_id=a.partner_org.id)
-    )
-    c = await live_factory.save(
-        Enterprise(name=live_factory.unique("c"), country="IN", sector="2219", partner_id=a.partner_org.id)
-    )
-    await make_link(live_factory, b, a.buyer_org)
+    b = await live_factory.enterprise(a.partner_org, name=live_factory.unique("b"))
+    c = await live_factory.enterprise(a.partner_org, name=live_factory.unique("c"))
+    await live_factory.supplier_link(b, a.buyer_org)
     async with database.sessionmaker() as session:
         await progress.refresh(session, [a.enterprise.id, b.id, c.id])
         await session.commit()

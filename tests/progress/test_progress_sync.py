@@ -9,7 +9,6 @@ from datetime import date
 import sqlalchemy as sa
 
 from app.db import run_before_commit
-from app.models.enterprises import Enterprise
 from app.models.enums import LinkStatus, ResultSource
 from app.models.results import Result
 from app.models.supplier_links import SupplierLink
@@ -66,7 +65,7 @@ async def test_sync_reader_misses_nothing(live_client, live_factory, database):
     partner_org = await live_factory.org("partner")
     ids = []
     for i in range(ENTERPRISES):
-        ent = await live_factory.save(Enterprise(name=f"e{i}", country="IN", sector="10", partner_id=partner_org.id))
+        ent = await live_factory.enterprise(partner_org, name=f"e{i}", sector="10")
         await live_factory.save(
             SupplierLink(enterprise_id=ent.id, buyer_id=buyer.organisation_id, status=LinkStatus.active)
         )
