@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Settings
 from app.db import ReadOnly, get_session, read_only
+from app.errors import Unprocessable
 from app.principal import Principal
 from app.security import TokenClaims
 from app.services import auth as auth_service
@@ -131,3 +132,34 @@ def all_dependants(dependant: Dependant) -> list[Dependant]:
         found.append(current)
         pending.extend(current.dependencies)
     return found
+
+
+def query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters an operation declares (its own and its dependencies')."""
+    return frozenset(p.alias for d in all_dependants(dependant) for p in d.query_params)
+
+
+def reject_unknown_query(request: Request, known: frozenset[str]) -> None:
+    """422 for a query parameter the operation does not declare: a misspelt or unsupported
+    filter must not quietly return the unfiltered list."""
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if not unknown:
+        return
+    takes = f"it takes: {', '.join(sorted(known))}" if known else "it takes no query parameters"
+    raise Unprocessable(
+        f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; {takes}",
+        loc=("query", unknown[0]),
+    )
+
+
+async def known_query_only(request: Request) -> None:
+    """Every `/v1` route's first dependency (app/routers/common.py)."""
+    route = request.scope.get("route")
+    known: frozenset[str] | None = getattr(route, "known_query", None)
+    if known is None:
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            return
+        known = query_names(dependant)
+        route.known_query = known  # type: ignore[union-attr]  # worked out once per route
+    reject_unknown_query(request, known)

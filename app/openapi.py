@@ -299,8 +299,12 @@ def statuses(t: Traits) -> dict[int, list[str]]:
         add(413, "The body is larger than the server accepts (`payload-too-large`).")
         if not t.path.startswith(FORM_PATHS):
             add(415, "The body is not `application/json` (`unsupported-media-type`).")
-    if t.inputs:
-        add(422, "A parameter or the body is not valid: see `errors` (`validation-error`).")
+    if t.inputs or t.api:
+        add(
+            422,
+            "A parameter or the body is not valid, or the query names a parameter the operation does not "
+            "take: see `errors` (`validation-error`).",
+        )
     if "Idempotency-Key" in t.header_names:
         add(422, "The `Idempotency-Key` was used for another request (`idempotency-key-reused`).")
     if t.api:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from app.deps import known_query_only
 from app.models.types import Rfc3339
 
 UpdatedSince = Annotated[
@@ -25,5 +26,6 @@ def page_of(page_model: type[P], public_model: type[BaseModel], rows: list[Any],
 
 
 def make_router(tag: str, prefix: str = "") -> APIRouter:
-    """Routers are created here so that every route carries its tag (operation ids are `{tag}-{name}`)."""
-    return APIRouter(prefix=prefix, tags=[tag])
+    """Routers are created here so that every route carries its tag (operation ids are
+    `{tag}-{name}`) and refuses query parameters it does not declare (422)."""
+    return APIRouter(prefix=prefix, tags=[tag], dependencies=[Depends(known_query_only)])

@@ -26,7 +26,16 @@ from starlette.types import Scope
 
 from app.config import Settings
 from app.db import READ_ERRORS, ReadOnly, Reads
-from app.deps import CurrentClaims, CurrentPrincipal, ReadOnlyDep, SessionDep, all_dependants, bearer_token
+from app.deps import (
+    CurrentClaims,
+    CurrentPrincipal,
+    ReadOnlyDep,
+    SessionDep,
+    all_dependants,
+    bearer_token,
+    query_names,
+    reject_unknown_query,
+)
 from app.errors import ServiceUnavailable
 from app.http import CSV, JSON, etag_for, representation_response, wants_csv
 from app.models.progress import Portfolio, ProgressPage, ProgressRecordPublic
@@ -135,8 +144,10 @@ class Parameters:
         self.path = [p for d in every for p in d.path_params]
         self.query = [p for d in every for p in d.query_params]
         self.header = [p for d in every for p in d.header_params]
+        self.known = query_names(declared.dependant)
 
     def validate(self, request: Request) -> dict[str, Any]:
+        reject_unknown_query(request, self.known)
         values: dict[str, Any] = {}
         errors: list[Any] = []
         for fields, given in (

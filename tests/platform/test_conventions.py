@@ -111,6 +111,34 @@ async def test_validation_issues_locate_the_value_as_strings_and_a_json_pointer(
     assert {pointer for _, pointer, _ in _issues(r)} == {"/country"} and len(_issues(r)) == 2
 
 
+async def test_an_unknown_query_parameter_is_422_on_every_operation(app, client, factory):
+    """A misspelt or unsupported filter (`?name=Sunrise`) must not quietly answer the unfiltered list."""
+    admin = factory.auth(await factory.user("admin"))
+    wrong = []
+    for path, item in app.openapi()["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method in item:
+            url = re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+            r = await client.request(method.upper(), url, params={"zzz_unknown": "1"}, headers=admin, json={})
+            issues = r.json().get("errors", []) if r.status_code == 422 else []
+            if r.status_code != 422 or [i["loc"] for i in issues] != [["query", "zzz_unknown"]]:
+                wrong.append(f"{method.upper()} {path}: {r.status_code} {r.text[:200]}")
+    assert wrong == []
+
+
+async def test_the_unknown_parameter_error_names_the_known_ones(client, factory):
+    h = factory.auth(await factory.user("admin"))
+    r = await client.get("/v1/enterprises", params={"name": "Sunrise"}, headers=h)
+    assert r.status_code == 422
+    assert "'name'" in r.json()["detail"] and "country" in r.json()["detail"] and "updated_since" in r.json()["detail"]
+    r = await client.get("/v1/progress", params={"q": "rubber"}, headers=h)  # a plain Starlette route, same rule
+    assert r.status_code == 422 and "'q'" in r.json()["detail"]
+    r = await client.get("/v1/me", params={"verbose": "1"}, headers=h)
+    assert r.status_code == 422 and "takes no query parameters" in r.json()["detail"]
+    assert (await client.get("/v1/enterprises", params={"country": "IN"}, headers=h)).status_code == 200
+
+
 async def test_malformed_json_is_422_not_500(client, factory):
     admin = await factory.user("admin")
     r = await client.post(

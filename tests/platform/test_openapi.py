@@ -193,8 +193,8 @@ def implied_statuses(doc: dict, method: str, path: str, op: dict) -> set[str]:
         out.add("413")
         if not path.startswith("/v1/auth/"):
             out.add("415")
-    if documented_params or "requestBody" in op:
-        out.add("422")
+    if documented_params or "requestBody" in op or api:
+        out.add("422")  # api: an unknown query parameter
     if api:
         out |= {"429", "503"}
     return out
