@@ -239,3 +239,24 @@ class Factory:
         }
         values.update(kw)
         return await self.save(Result(enterprise_id=enterprise.id, **values))  # type: ignore[no-any-return]
+
+    async def expert_result(
+        self,
+        enterprise: Enterprise,
+        metric: str,
+        value: float,
+        period: tuple[date, date],
+        baseline: bool = False,
+        verified: bool = False,
+    ) -> Result:
+        """An expert-reported result over `period` (start, end), verified now if `verified`."""
+        return await self.result(
+            enterprise,
+            metric=metric,
+            period_start=period[0],
+            period_end=period[1],
+            value=value,
+            is_baseline=baseline,
+            source=ResultSource.expert,
+            verified_at=utcnow() if verified else None,
+        )

@@ -8,8 +8,7 @@ import csv
 import io
 from datetime import date
 
-from app.ids import utcnow
-from app.models.enums import OutputUnit, ResultSource
+from app.models.enums import OutputUnit
 from app.models.reference import EmissionFactor
 from app.services import progress
 
@@ -23,17 +22,7 @@ async def _enterprise(factory, **kw):
 
 
 async def _result(factory, ent, metric, value, period, baseline=False, verified=False):
-    """An expert-reported result over `period` (start, end), verified now if `verified`."""
-    return await factory.result(
-        ent,
-        metric=metric,
-        period_start=period[0],
-        period_end=period[1],
-        value=value,
-        is_baseline=baseline,
-        source=ResultSource.expert,
-        verified_at=utcnow() if verified else None,
-    )
+    return await factory.expert_result(ent, metric, value, period, baseline, verified)
 
 
 async def _record(client, factory, ent):

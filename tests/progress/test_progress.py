@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.db import ReadOnly, run_before_commit
-from app.models.enums import LinkStatus, ResultSource
+from app.models.enums import LinkStatus
 from app.models.supplier_links import SupplierLink
 from app.services import progress
 from app.services.progress import CSV_COLUMNS
@@ -27,19 +27,7 @@ async def enterprise(factory, country="IN"):
 
 
 async def result(factory, ent, metric, value, period, baseline=False, verified=False):
-    """An expert-reported result over `period` (start, end), verified now if `verified`."""
-    from app.ids import utcnow
-
-    return await factory.result(
-        ent,
-        metric=metric,
-        period_start=period[0],
-        period_end=period[1],
-        value=value,
-        is_baseline=baseline,
-        source=ResultSource.expert,
-        verified_at=utcnow() if verified else None,
-    )
+    return await factory.expert_result(ent, metric, value, period, baseline, verified)
 
 
 async def record_of(client, factory, ent):
