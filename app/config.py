@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_ttl_hours: int = Field(
+        default=168, ge=1, description="How long an Idempotency-Key is remembered (7 days: offline clients retry late)."
+    )
 
     event_retention_days: int = Field(
         default=30, ge=1, description="Events are kept this long; an older `after` cursor answers 410."

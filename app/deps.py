@@ -105,7 +105,7 @@ async def idempotency_key(
             min_length=1,
             max_length=255,
             description="Makes a retried POST safe: the same key and body return the first response "
-            "and create nothing new (kept 24 h, per caller).",
+            "and create nothing new (kept 7 days by default, IDEMPOTENCY_TTL_HOURS; per caller).",
         ),
     ] = None,
 ) -> idempotency_service.IdempotencyKey | None:

@@ -373,6 +373,28 @@ async def count_named(session, name: str) -> int:
     return (await session.exec(select(func.count()).select_from(Organisation).where(Organisation.name == name))).one()
 
 
+async def test_an_idempotency_key_is_kept_a_week_for_offline_clients(client, factory, session, settings):
+    """A retry six days later (an expert's app back in coverage) still replays; the purge of
+    the default window keeps it, and removes it after seven days."""
+    from app.models.idempotency import IdempotencyRecord
+    from app.services import idempotency
+
+    assert settings.idempotency_ttl_hours >= 7 * 24
+    admin = await factory.user("admin")
+    headers = {**factory.auth(admin), "Idempotency-Key": "offline-create-1"}
+    body = {"kind": "buyer", "name": factory.unique("Acme"), "country": "DE"}
+    first = await client.post("/v1/organisations", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    stored = sa.update(IdempotencyRecord).values(created_at=sa.func.now() - sa.text("interval '6 days'"))
+    await session.exec(stored)
+    assert await idempotency.purge_expired(session, settings.idempotency_ttl_hours) == 0
+    again = await client.post("/v1/organisations", json=body, headers=headers)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    await session.exec(sa.update(IdempotencyRecord).values(created_at=sa.func.now() - sa.text("interval '8 days'")))
+    assert await idempotency.purge_expired(session, settings.idempotency_ttl_hours) >= 1
+
+
 async def test_idempotent_retry_returns_first_response(client, factory, session):
     admin = await factory.user("admin")
     headers = {**factory.auth(admin), "Idempotency-Key": "create-acme-1"}
