@@ -33,13 +33,19 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Settings
 from app.errors import CursorExpired
 from app.ids import utcnow, uuid7
+from app.models.enterprises import Enterprise
 from app.models.events import EVENT_LOG_STATE, EVENT_RECIPIENTS, EVENTS, EventType
+from app.models.ideas import Idea
+from app.models.results import Result
+from app.models.supplier_links import SupplierLink
+from app.models.trainings import Enrollment
+from app.models.visits import Visit
 from app.models.webhooks import DELIVERIES, WebhookEndpoint
 from app.observability import request_id_var
 from app.pagination import decode_cursor, encode_cursor, fingerprint
@@ -73,18 +79,18 @@ class Subject:
     """Which enterprise an object of a type belongs to, and who besides the enterprise's own
     audience sees it (a supplier link's buyer)."""
 
-    table: str | None
+    model: Any  # the table model; its `enterprise_id` (the enterprise's own `id`) names the enterprise
     buyers: bool
     experts: bool
 
 
 SUBJECTS: dict[str, Subject] = {
-    "enterprise": Subject(None, buyers=True, experts=True),
-    "idea": Subject("ideas", buyers=True, experts=True),
-    "result": Subject("results", buyers=True, experts=True),
-    "visit": Subject("visits", buyers=False, experts=True),
-    "enrollment": Subject("enrollments", buyers=False, experts=True),
-    "supplier_link": Subject("supplier_links", buyers=False, experts=False),
+    "enterprise": Subject(Enterprise, buyers=True, experts=True),
+    "idea": Subject(Idea, buyers=True, experts=True),
+    "result": Subject(Result, buyers=True, experts=True),
+    "visit": Subject(Visit, buyers=False, experts=True),
+    "enrollment": Subject(Enrollment, buyers=False, experts=True),
+    "supplier_link": Subject(SupplierLink, buyers=False, experts=False),
 }
 """The objects whose changes are events, with the roles that see them (docs/permissions.md):
 buyers see an enterprise, its ideas, results and progress while their link is active, and
@@ -115,23 +121,16 @@ def _type_of(object_type: str, action: str) -> str | None:
 
 def _subject_audience(subject: Subject, object_id: UUID) -> Any:
     """One statement: the object's enterprise, its buyer (supplier links), and each recipient."""
-    if subject.table is None:  # the enterprise itself
-        table = sa.table("enterprises", sa.column("id", sa.Uuid))
-        enterprise = table.c.id
-        buyer: Any = sa.null()
-    else:
-        has_buyer = subject.table == "supplier_links"
-        columns = [sa.column("id", sa.Uuid), sa.column("enterprise_id", sa.Uuid)]
-        table = sa.table(subject.table, *columns, *([sa.column("buyer_id", sa.Uuid)] if has_buyer else []))
-        enterprise = table.c.enterprise_id
-        buyer = table.c.buyer_id if has_buyer else sa.null()
+    model = aliased(subject.model, name="subject")  # an alias: the audience reads `enterprises` too
+    enterprise: Any = model.id if subject.model is Enterprise else model.enterprise_id
+    buyer: Any = model.buyer_id if subject.model is SupplierLink else sa.null()
     audience = sa.lateral(
         access.enterprise_audience(enterprise, buyers=subject.buyers, experts=subject.experts), "audience"
     )
     return (
         sa.select(enterprise, buyer, audience.c.recipient)
-        .select_from(table.join(audience, sa.true()))
-        .where(table.c.id == object_id)
+        .select_from(sa.join(model, audience, sa.true()))
+        .where(model.id == object_id)
     )
 
 
@@ -337,8 +336,8 @@ async def publish_pending(session: AsyncSession) -> None:
 async def ping(session: AsyncSession, endpoint_id: UUID) -> tuple[UUID, UUID]:
     """A `webhook.ping` event for one endpoint only (it is in no one's feed), and its delivery."""
     await locking.commit_order_lock(session)
-    event = Pending(uuid7(), EventType.webhook_ping.value, "webhook_endpoint", endpoint_id, None, {})
-    event.data = {"endpoint_id": str(endpoint_id)}
+    data = {"endpoint_id": str(endpoint_id)}
+    event = Pending(uuid7(), EventType.webhook_ping.value, "webhook_endpoint", endpoint_id, None, data)
     [row] = _rows([event], request_id_var.get())
     seq = (await session.exec(sa.insert(EVENTS).values(row).returning(EVENTS.c.seq))).one()[0]  # type: ignore[call-overload]
     delivery = (

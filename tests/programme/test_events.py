@@ -65,6 +65,19 @@ async def test_an_idea_reaches_everyone_who_sees_it_and_no_one_else(client, fact
     assert len(_of(await _feed(client, factory, admin), "idea.created", idea_id)) == 1
 
 
+async def test_an_enterprise_change_reaches_its_own_audience_only(client, factory, tenants):
+    a, b = tenants
+    r = await client.patch(
+        f"/v1/enterprises/{a.enterprise.id}",
+        json={"products": "Moulded rubber parts"},
+        headers=factory.auth(a.users["partner"]),
+    )
+    assert r.status_code == 200, r.text
+    for role in ROLES:
+        assert len(_of(await _feed(client, factory, a.users[role]), "enterprise.updated", a.enterprise.id)) == 1, role
+        assert _of(await _feed(client, factory, b.users[role]), "enterprise.updated", a.enterprise.id) == [], role
+
+
 async def test_visits_stay_with_the_enterprise_its_partner_and_experts(client, factory, tenants):
     a, _ = tenants
     r = await client.post(
