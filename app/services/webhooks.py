@@ -99,9 +99,10 @@ async def get_endpoint(session: AsyncSession, principal: Principal, endpoint_id:
 async def _for_write(
     session: AsyncSession, principal: Principal, endpoint_id: UUID, action: Action = Action.update
 ) -> WebhookEndpoint:
-    await get_visible(session, principal, WebhookEndpoint, endpoint_id)
+    """The endpoint, locked (404 when not visible), if the caller may do `action` to it (else 403)."""
+    endpoint = await get_visible(session, principal, WebhookEndpoint, endpoint_id, for_update=True)
     require(principal, Resource.webhook_endpoints, action)
-    return await get_visible(session, principal, WebhookEndpoint, endpoint_id, for_update=True)
+    return endpoint
 
 
 async def update_endpoint(
