@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models.enums import IdeaStatus, LinkStatus, Module, ResultSource, TrainingStatus
+from app.models.enums import IdeaStatus, LinkStatus, Module, TrainingStatus
 from app.models.supplier_links import SupplierLink
 from app.services import progress
 from tests.factories import Factory
@@ -114,15 +114,7 @@ async def test_portfolio_agrees_with_the_records(client: httpx.AsyncClient, fact
         for metric, baseline, latest in figures:
             for value, period, is_baseline in ((baseline, Y2023, True), (latest, H2025, False)):
                 if value is not None:
-                    await factory.result(
-                        ent,
-                        metric=metric,
-                        period_start=period[0],
-                        period_end=period[1],
-                        value=value,
-                        is_baseline=is_baseline,
-                        source=ResultSource.expert,
-                    )
+                    await factory.expert_result(ent, metric, value, period, baseline=is_baseline)
         for status in [IdeaStatus.proposed, IdeaStatus.implemented, IdeaStatus.verified][: n % 3 + 1]:
             await factory.idea(ent, status)
         for tr in [course, basics][: n % 2 + 1]:
