@@ -54,7 +54,7 @@ openapi: $(STAMP) ## write openapi.json from the app
 migrate: $(STAMP) ## apply migrations
 	$(BIN)/score4climate migrate
 
-bench: $(STAMP) ## seed 10,000 enterprises (4M results), measure the progress pull vs a bare-ASGI ceiling, then webhook delivery
+bench: $(STAMP) ## seed 10,000 enterprises (4M results), measure the progress pull vs a bare-ASGI ceiling, webhook delivery, attachments
 	$(BIN)/python bench/run.py
 
 load: $(STAMP) ## mixed traffic of every role for LOAD_SECONDS (120) on loopback: zero 5xx, zero cross-tenant leaks, p99

@@ -584,6 +584,12 @@ async def async_main(sa_url: str, dsn: str, seed_seconds: float, admin_dsn: str)
     hooks = await webhooks.measure(admin_dsn)
     print("\n" + hooks)
     out.write_text("# Benchmark results (`make bench`)\n\n" + table + "\n\n## Webhooks\n\n" + hooks + "\n")
+    from bench import attachments
+
+    files = await attachments.measure(admin_dsn)
+    print("\n" + files)
+    with out.open("a") as report_file:
+        report_file.write("\n## Attachments\n\n" + files + "\n")
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
 
@@ -594,6 +600,10 @@ def main() -> None:
         from bench import webhooks
 
         return webhooks.main()
+    if os.environ.get("BENCH_ONLY") == "attachments":
+        from bench import attachments
+
+        return attachments.main()
     admin = server_dsn()
     dsn = with_database(admin, DB_NAME)
     sa_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
