@@ -71,6 +71,13 @@ class InputModel(SQLModel):
         return value
 
 
+def trigram_index(table: str, column: str) -> sa.Index:
+    """A GIN trigram index (pg_trgm) on a text column: serves `ILIKE '%…%'` searches (`q`)."""
+    return sa.Index(
+        f"ix_{table}_{column}_trgm", column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}
+    )
+
+
 def enum_column(enum_values: type[Any], name: str) -> Any:
     """A native PostgreSQL enum holding the values (not names) of a str Enum."""
     return sa.Enum(enum_values, name=name, values_callable=lambda e: [m.value for m in e])

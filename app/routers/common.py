@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from app.deps import known_query_only
 from app.models.types import Rfc3339
@@ -18,11 +18,42 @@ UpdatedSince = Annotated[
     Query(description="Only objects changed at or after this instant (RFC 3339 with offset)."),
 ]
 
+
+def _no_nul(text: str | None) -> str | None:
+    if text is not None and "\x00" in text:
+        raise ValueError("text must not contain NUL (\\u0000) characters")
+    return text
+
+
+Search = Annotated[
+    str | None,
+    AfterValidator(_no_nul),
+    Query(
+        min_length=1,
+        max_length=200,
+        description="Case-insensitive substring search (1-200 characters; `%`, `_` and `\\` match themselves). "
+        "Which fields it looks in is said per list.",
+    ),
+]
+Count = Annotated[
+    bool,
+    Query(description="`true` adds `total`, how many items match on all pages (one more COUNT query)."),
+]
+
 P = TypeVar("P", bound=BaseModel)
 
 
-def page_of(page_model: type[P], public_model: type[BaseModel], rows: list[Any], next_cursor: str | None) -> P:
-    return page_model(items=[public_model.model_validate(row) for row in rows], next_cursor=next_cursor)
+def page_of(
+    page_model: type[P],
+    public_model: type[BaseModel],
+    rows: list[Any],
+    next_cursor: str | None,
+    total: int | None = None,
+) -> P:
+    items = [public_model.model_validate(row) for row in rows]
+    if total is None:
+        return page_model(items=items, next_cursor=next_cursor)
+    return page_model(items=items, next_cursor=next_cursor, total=total)
 
 
 def make_router(tag: str, prefix: str = "") -> APIRouter:
