@@ -117,6 +117,14 @@ def sort_keys(model: Any, sort: StrEnum | None) -> tuple[list[Any], bool]:
     return [getattr(model, field), model.id], sort.value.startswith("-")
 
 
+def _parser(column: Any) -> KeyParser:
+    """How a key of `column` is read back from a cursor (by the column's Python type)."""
+    column_type = column.type
+    if isinstance(column_type, sa.TypeDecorator):  # e.g. SQLModel's AutoString
+        column_type = column_type.impl_instance
+    return PARSERS[column_type.python_type]
+
+
 def _nullable(column: Any) -> bool:
     return bool(getattr(getattr(column, "expression", column), "nullable", False))
 
@@ -189,7 +197,7 @@ class PageParams:
         if count:
             counted = select(sa.func.count()).select_from(query.order_by(None).subquery())
             self.total = (await session.exec(counted)).one()
-        parsers = [PARSERS[col.type.python_type] for col in keys]
+        parsers = [_parser(col) for col in keys]
         after = self.after(caller, parsers)
         if after is not None:
             query = query.where(_after_key(keys, after, descending))
