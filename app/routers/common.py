@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator, BaseModel
 
 from app.deps import known_query_only
+from app.models.base import refuse_nul
 from app.models.types import Rfc3339
 
 UpdatedSince = Annotated[
@@ -20,8 +21,7 @@ UpdatedSince = Annotated[
 
 
 def _no_nul(text: str | None) -> str | None:
-    if text is not None and "\x00" in text:
-        raise ValueError("text must not contain NUL (\\u0000) characters")
+    refuse_nul(text)
     return text
 
 
