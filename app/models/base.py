@@ -45,17 +45,17 @@ NoNull = SkipJsonSchema[None]
 column is NOT NULL). The document then says so, instead of declaring a null it refuses."""
 
 
-def _refuse_nul(value: Any) -> None:
+def refuse_nul(value: Any) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("text must not contain NUL (\\u0000) characters")
     elif isinstance(value, list | tuple):
         for item in value:
-            _refuse_nul(item)
+            refuse_nul(item)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _refuse_nul(key)
-            _refuse_nul(item)
+            refuse_nul(key)
+            refuse_nul(item)
 
 
 class InputModel(SQLModel):
@@ -67,8 +67,15 @@ class InputModel(SQLModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_nul_characters(cls, value: Any) -> Any:
-        _refuse_nul(value)
+        refuse_nul(value)
         return value
+
+
+def trigram_index(table: str, column: str) -> sa.Index:
+    """A GIN trigram index (pg_trgm) on a text column: serves `ILIKE '%…%'` searches (`q`)."""
+    return sa.Index(
+        f"ix_{table}_{column}_trgm", column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}
+    )
 
 
 def enum_column(enum_values: type[Any], name: str) -> Any:

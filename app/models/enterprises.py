@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from pydantic import ConfigDict, EmailStr
@@ -10,13 +11,14 @@ from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from app.ids import utcnow
-from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
 from app.models.enums import OutputUnit
 from app.models.types import CountryCode, IsicCode, Name, ShortText
 
 
 class Enterprise(TableBase, table=True):
     __tablename__ = "enterprises"
+    __table_args__ = (trigram_index("enterprises", "name"),)
 
     name: str = Field(max_length=200)
     country: str = Field(max_length=2, index=True)
@@ -27,6 +29,19 @@ class Enterprise(TableBase, table=True):
     products: str | None = Field(default=None, max_length=2000)
     contact_email: str | None = Field(default=None, max_length=320)
     output_unit: OutputUnit | None = Field(default=None, sa_type=enum_column(OutputUnit, "output_unit"))
+
+
+class EnterpriseSort(StrEnum):
+    """`sort` of the list: a field, ascending, or `-field`, descending (NULLs last either way)."""
+
+    name_asc = "name"
+    name_desc = "-name"
+    country_asc = "country"
+    country_desc = "-country"
+    created_at_asc = "created_at"
+    created_at_desc = "-created_at"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class EnterpriseExpert(SQLModel, table=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.ids import utcnow, uuid7
-from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
 from app.models.enums import Gender, IdeaCategory, IdeaStatus, ParticipantRole
 from app.models.types import CurrencyCode, Name, ShortText
 
@@ -24,6 +25,7 @@ LongText = Annotated[str, StringConstraints(max_length=10_000)]
 
 class Idea(TableBase, table=True):
     __tablename__ = "ideas"
+    __table_args__ = (trigram_index("ideas", "title"),)
 
     enterprise_id: UUID = Field(foreign_key="enterprises.id", index=True)
     title: str = Field(max_length=200)
@@ -39,6 +41,17 @@ class Idea(TableBase, table=True):
     effect_metric: str | None = Field(default=None, foreign_key="metrics.code")
     effect_change: float | None = None
     owner_team: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
+
+
+class IdeaSort(StrEnum):
+    """`sort` of the list: a field, ascending, or `-field`, descending (NULLs last either way)."""
+
+    title_asc = "title"
+    title_desc = "-title"
+    created_at_asc = "created_at"
+    created_at_desc = "-created_at"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class IdeaTransition(SQLModel, table=True):

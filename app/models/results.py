@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from pydantic import ConfigDict, StringConstraints, computed_field, model_valida
 from pydantic import Field as PydanticField
 from sqlmodel import Field
 
-from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
 from app.models.enums import ResultSource
 from app.models.reference import MetricCode, refuse_nulls
 from app.models.types import NOT_BLANK, IsoDate
@@ -20,6 +21,7 @@ from app.models.types import NOT_BLANK, IsoDate
 class Result(TableBase, table=True):
     __tablename__ = "results"
     __table_args__ = (
+        trigram_index("results", "metric"),
         sa.UniqueConstraint("enterprise_id", "metric", "period_start", "period_end"),
         sa.Index(
             "uq_results_one_baseline", "enterprise_id", "metric", unique=True, postgresql_where=sa.text("is_baseline")
@@ -60,6 +62,21 @@ SOURCE_DESCRIPTION = (
     "Who measured it. Server-owned for SMEs (`self_reported`); experts, partners and admins default to "
     "`expert` and may record an SME's own report as `self_reported`."
 )
+
+
+class ResultSort(StrEnum):
+    """`sort` of the list: a field, ascending, or `-field`, descending (NULLs last either way)."""
+
+    period_end_asc = "period_end"
+    period_end_desc = "-period_end"
+    value_asc = "value"
+    value_desc = "-value"
+    verified_at_asc = "verified_at"
+    verified_at_desc = "-verified_at"
+    created_at_asc = "created_at"
+    created_at_desc = "-created_at"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class ResultCreate(InputModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,13 +13,14 @@ from pydantic import Field as PydanticField
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
 from app.models.enums import Gender, Module, ParticipantRole, TrainingStatus
 from app.models.types import IsoDate, Name, Rfc3339
 
 
 class Training(TableBase, table=True):
     __tablename__ = "trainings"
+    __table_args__ = (trigram_index("trainings", "title"),)
 
     partner_id: UUID = Field(foreign_key="organisations.id", index=True)
     module: Module = Field(sa_type=enum_column(Module, "training_module"), index=True)
@@ -27,6 +29,19 @@ class Training(TableBase, table=True):
     end_date: date
     place: str | None = Field(default=None, max_length=200)
     status: TrainingStatus = Field(sa_type=enum_column(TrainingStatus, "training_status"), index=True)
+
+
+class TrainingSort(StrEnum):
+    """`sort` of the list: a field, ascending, or `-field`, descending (NULLs last either way)."""
+
+    title_asc = "title"
+    title_desc = "-title"
+    start_date_asc = "start_date"
+    start_date_desc = "-start_date"
+    created_at_asc = "created_at"
+    created_at_desc = "-created_at"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class TrainingTrainer(SQLModel, table=True):

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from uuid import UUID
 
 from pydantic import ConfigDict, EmailStr
 from sqlmodel import Field
 
-from app.models.base import InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.base import InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
 from app.models.types import CurrentPassword, IsoDate, Name, Password, Role
 
 
 class User(TableBase, table=True):
     __tablename__ = "users"
+    __table_args__ = (
+        trigram_index("users", "email"),
+        trigram_index("users", "full_name"),
+    )
 
     email: str = Field(max_length=320, unique=True)
     password_hash: str = Field(max_length=255)
@@ -24,6 +29,19 @@ class User(TableBase, table=True):
     certified_until: date | None = None
     is_active: bool = True
     auth_version: int = Field(default=1, description="Bumped on password change or deactivation.")
+
+
+class UserSort(StrEnum):
+    """`sort` of the list: a field, ascending, or `-field`, descending (NULLs last either way)."""
+
+    email_asc = "email"
+    email_desc = "-email"
+    full_name_asc = "full_name"
+    full_name_desc = "-full_name"
+    created_at_asc = "created_at"
+    created_at_desc = "-created_at"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class UserCreate(InputModel):

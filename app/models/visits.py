@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -10,13 +11,14 @@ from pydantic import AfterValidator, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
 from app.models.enums import VisitKind, VisitStatus
 from app.models.types import Rfc3339
 
 
 class Visit(TableBase, table=True):
     __tablename__ = "visits"
+    __table_args__ = (trigram_index("visits", "findings"),)
 
     enterprise_id: UUID = Field(foreign_key="enterprises.id", index=True)
     expert_id: UUID = Field(foreign_key="users.id", index=True)
@@ -24,6 +26,17 @@ class Visit(TableBase, table=True):
     kind: VisitKind = Field(sa_type=enum_column(VisitKind, "visit_kind"))
     status: VisitStatus = Field(sa_type=enum_column(VisitStatus, "visit_status"), index=True)
     findings: str | None = Field(default=None, max_length=20_000)
+
+
+class VisitSort(StrEnum):
+    """`sort` of the list: a field, ascending, or `-field`, descending (NULLs last either way)."""
+
+    scheduled_at_asc = "scheduled_at"
+    scheduled_at_desc = "-scheduled_at"
+    created_at_asc = "created_at"
+    created_at_desc = "-created_at"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class VisitIdea(SQLModel, table=True):

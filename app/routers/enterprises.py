@@ -11,19 +11,20 @@ from app.http import IfMatch, json_bytes, object_response, write_response
 from app.models.enterprises import (
     EnterpriseCreate,
     EnterprisePublic,
+    EnterpriseSort,
     EnterpriseUpdate,
     ExpertAssignment,
 )
 from app.models.types import CountryCode
-from app.pagination import Page, PageDep
-from app.routers.common import UpdatedSince, make_router, page_of
+from app.pagination import CountedPage, Page, PageDep
+from app.routers.common import Count, Search, UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import enterprises as service
 
 router = make_router("enterprises", "/v1/enterprises")
 
 
-class EnterprisePage(Page[EnterprisePublic]):
+class EnterprisePage(CountedPage[EnterprisePublic]):
     pass
 
 
@@ -40,11 +41,16 @@ async def list_enterprises(
     country: CountryCode | None = None,
     sector: str | None = None,
     partner_id: UUID | None = None,
+    q: Search = None,
+    sort: EnterpriseSort | None = None,
+    count: Count = False,
 ) -> EnterprisePage:
     """The enterprises the caller may see: a partner's own, an expert's assigned ones, an SME
-    its own, a buyer those with an active supplier link."""
-    rows, cursor = await service.list_enterprises(session, principal, page, country, sector, partner_id, updated_since)
-    return page_of(EnterprisePage, EnterprisePublic, rows, cursor)
+    its own, a buyer those with an active supplier link. `q` searches the name."""
+    rows, cursor = await service.list_enterprises(
+        session, principal, page, country, sector, partner_id, updated_since, q=q, sort=sort, count=count
+    )
+    return page_of(EnterprisePage, EnterprisePublic, rows, cursor, page.total)
 
 
 @router.post(

@@ -9,16 +9,16 @@ from fastapi import Request, Response
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
 from app.models.enums import IdeaCategory, IdeaStatus
-from app.models.ideas import IdeaCreate, IdeaPublic, IdeaTransitionPublic, IdeaUpdate, TransitionRequest
-from app.pagination import Page, PageDep
-from app.routers.common import UpdatedSince, make_router, page_of
+from app.models.ideas import IdeaCreate, IdeaPublic, IdeaSort, IdeaTransitionPublic, IdeaUpdate, TransitionRequest
+from app.pagination import CountedPage, Page, PageDep
+from app.routers.common import Count, Search, UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import ideas as service
 
 router = make_router("ideas", "/v1/ideas")
 
 
-class IdeaPage(Page[IdeaPublic]):
+class IdeaPage(CountedPage[IdeaPublic]):
     pass
 
 
@@ -37,8 +37,12 @@ async def list_ideas(
     category: IdeaCategory | None = None,
     training_id: UUID | None = None,
     visit_id: UUID | None = None,
+    q: Search = None,
+    sort: IdeaSort | None = None,
+    count: Count = False,
 ) -> IdeaPage:
-    """The ideas of the enterprises the caller may see (a buyer: those with an active supplier link)."""
+    """The ideas of the enterprises the caller may see (a buyer: those with an active supplier link). `q` searches
+    the title."""
     rows, cursor = await service.list_ideas(
         session,
         principal,
@@ -49,8 +53,11 @@ async def list_ideas(
         training_id=training_id,
         visit_id=visit_id,
         updated_since=updated_since,
+        q=q,
+        sort=sort,
+        count=count,
     )
-    return page_of(IdeaPage, IdeaPublic, rows, cursor)
+    return page_of(IdeaPage, IdeaPublic, rows, cursor, page.total)
 
 
 @router.post("", name="create", summary="Record an idea", status_code=201, response_model=IdeaPublic)

@@ -8,17 +8,17 @@ from fastapi import Request, Response
 
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
-from app.models.organisations import OrganisationCreate, OrganisationPublic, OrganisationUpdate
+from app.models.organisations import OrganisationCreate, OrganisationPublic, OrganisationSort, OrganisationUpdate
 from app.models.types import CountryCode, OrganisationKind
-from app.pagination import Page, PageDep
-from app.routers.common import UpdatedSince, make_router, page_of
+from app.pagination import CountedPage, PageDep
+from app.routers.common import Count, Search, UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import organisations as service
 
 router = make_router("organisations", "/v1/organisations")
 
 
-class OrganisationPage(Page[OrganisationPublic]):
+class OrganisationPage(CountedPage[OrganisationPublic]):
     pass
 
 
@@ -30,11 +30,16 @@ async def list_organisations(
     updated_since: UpdatedSince = None,
     kind: OrganisationKind | None = None,
     country: CountryCode | None = None,
+    q: Search = None,
+    sort: OrganisationSort | None = None,
+    count: Count = False,
 ) -> OrganisationPage:
     """Admins see all; partners their own and the buyer directory; SMEs the buyer directory;
-    experts and buyers their own organisation."""
-    rows, cursor = await service.list_organisations(session, principal, page, kind, country, updated_since)
-    return page_of(OrganisationPage, OrganisationPublic, rows, cursor)
+    experts and buyers their own organisation. `q` searches the name."""
+    rows, cursor = await service.list_organisations(
+        session, principal, page, kind, country, updated_since, q=q, sort=sort, count=count
+    )
+    return page_of(OrganisationPage, OrganisationPublic, rows, cursor, page.total)
 
 
 @router.post(

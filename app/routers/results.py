@@ -9,17 +9,17 @@ from fastapi import Query, Request, Response
 
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
-from app.models.results import ResultCreate, ResultPublic, ResultUpdate
+from app.models.results import ResultCreate, ResultPublic, ResultSort, ResultUpdate
 from app.models.types import IsoDate
-from app.pagination import Page, PageDep
-from app.routers.common import UpdatedSince, make_router
+from app.pagination import CountedPage, PageDep
+from app.routers.common import Count, Search, UpdatedSince, make_router
 from app.services import crud
 from app.services import results as service
 
 router = make_router("results", "/v1/results")
 
 
-class ResultPage(Page[ResultPublic]):
+class ResultPage(CountedPage[ResultPublic]):
     pass
 
 
@@ -41,8 +41,12 @@ async def list_results(
     period_end_to: Annotated[
         IsoDate | None, Query(alias="to", description="`period_end` on or before this date.")
     ] = None,
+    q: Search = None,
+    sort: ResultSort | None = None,
+    count: Count = False,
 ) -> ResultPage:
-    """The results of the enterprises the caller may see (buyers: those with an active supplier link)."""
+    """The results of the enterprises the caller may see (buyers: those with an active supplier link). `q` searches
+    the metric code and the name of the enterprise."""
     items, cursor = await service.list_results(
         session,
         principal,
@@ -54,8 +58,11 @@ async def list_results(
         period_end_from=period_end_from,
         period_end_to=period_end_to,
         updated_since=updated_since,
+        q=q,
+        sort=sort,
+        count=count,
     )
-    return ResultPage(items=items, next_cursor=cursor)
+    return ResultPage(items=items, next_cursor=cursor, total=page.total)
 
 
 @router.post("", name="create", summary="Record a result", status_code=201, response_model=ResultPublic)

@@ -10,17 +10,17 @@ from fastapi import Query, Request, Response
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
 from app.models.enums import Module, TrainingStatus
-from app.models.trainings import TrainingCreate, TrainingPublic, TrainingUpdate
+from app.models.trainings import TrainingCreate, TrainingPublic, TrainingSort, TrainingUpdate
 from app.models.types import IsoDate
-from app.pagination import Page, PageDep
-from app.routers.common import UpdatedSince, make_router
+from app.pagination import CountedPage, PageDep
+from app.routers.common import Count, Search, UpdatedSince, make_router
 from app.services import crud
 from app.services import trainings as service
 
 router = make_router("trainings", "/v1/trainings")
 
 
-class TrainingPage(Page[TrainingPublic]):
+class TrainingPage(CountedPage[TrainingPublic]):
     pass
 
 
@@ -39,13 +39,27 @@ async def list_trainings(
     start_to: Annotated[
         IsoDate | None, Query(alias="to", description="Only trainings starting on or before this date.")
     ] = None,
+    q: Search = None,
+    sort: TrainingSort | None = None,
+    count: Count = False,
 ) -> TrainingPage:
     """A partner's and its experts' trainings are their organisation's; an SME user sees the
-    trainings its enterprise is enrolled in; admins see all."""
+    trainings its enterprise is enrolled in; admins see all. `q` searches the title."""
     items, cursor = await service.list_trainings(
-        session, principal, page, module, status, partner_id, start_from, start_to, updated_since
+        session,
+        principal,
+        page,
+        module,
+        status,
+        partner_id,
+        start_from,
+        start_to,
+        updated_since,
+        q=q,
+        sort=sort,
+        count=count,
     )
-    return TrainingPage(items=items, next_cursor=cursor)
+    return TrainingPage(items=items, next_cursor=cursor, total=page.total)
 
 
 @router.post("", name="create", summary="Plan a training", status_code=201, response_model=TrainingPublic)

@@ -9,16 +9,16 @@ from fastapi import Request, Response
 from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep, ThrottleDep
 from app.http import IfMatch, object_response, write_response
 from app.models.types import Role
-from app.models.users import PasswordReset, UserCreate, UserPublic, UserUpdate
-from app.pagination import Page, PageDep
-from app.routers.common import UpdatedSince, make_router, page_of
+from app.models.users import PasswordReset, UserCreate, UserPublic, UserSort, UserUpdate
+from app.pagination import CountedPage, PageDep
+from app.routers.common import Count, Search, UpdatedSince, make_router, page_of
 from app.services import crud
 from app.services import users as service
 
 router = make_router("users", "/v1/users")
 
 
-class UserPage(Page[UserPublic]):
+class UserPage(CountedPage[UserPublic]):
     pass
 
 
@@ -31,13 +31,16 @@ async def list_users(
     role: Role | None = None,
     organisation_id: UUID | None = None,
     enterprise_id: UUID | None = None,
+    q: Search = None,
+    sort: UserSort | None = None,
+    count: Count = False,
 ) -> UserPage:
     """Admins see everyone; partners their organisation's staff and experts and the SME users
-    of their enterprises; everybody else sees only themselves."""
+    of their enterprises; everybody else sees only themselves. `q` searches the full name and the email."""
     rows, cursor = await service.list_users(
-        session, principal, page, role, organisation_id, enterprise_id, updated_since
+        session, principal, page, role, organisation_id, enterprise_id, updated_since, q=q, sort=sort, count=count
     )
-    return page_of(UserPage, UserPublic, rows, cursor)
+    return page_of(UserPage, UserPublic, rows, cursor, page.total)
 
 
 @router.post("", name="create", summary="Create a user", status_code=201, response_model=UserPublic)

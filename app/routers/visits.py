@@ -11,16 +11,16 @@ from app.deps import CurrentPrincipal, IdempotencyDep, SessionDep
 from app.http import IfMatch, object_response, write_response
 from app.models.enums import VisitKind, VisitStatus
 from app.models.types import Rfc3339
-from app.models.visits import VisitCreate, VisitPublic, VisitUpdate
-from app.pagination import Page, PageDep
-from app.routers.common import UpdatedSince, make_router
+from app.models.visits import VisitCreate, VisitPublic, VisitSort, VisitUpdate
+from app.pagination import CountedPage, PageDep
+from app.routers.common import Count, Search, UpdatedSince, make_router
 from app.services import crud
 from app.services import visits as service
 
 router = make_router("visits", "/v1/visits")
 
 
-class VisitPage(Page[VisitPublic]):
+class VisitPage(CountedPage[VisitPublic]):
     pass
 
 
@@ -42,8 +42,12 @@ async def list_visits(
     kind: VisitKind | None = None,
     scheduled_from: ScheduledFrom = None,
     scheduled_to: ScheduledTo = None,
+    q: Search = None,
+    sort: VisitSort | None = None,
+    count: Count = False,
 ) -> VisitPage:
-    """The visits to the enterprises the caller may see. Buyers do not see visits (403)."""
+    """The visits to the enterprises the caller may see. Buyers do not see visits (403). `q` searches the findings
+    and the name of the visited enterprise."""
     rows, cursor = await service.list_visits(
         session,
         principal,
@@ -55,8 +59,12 @@ async def list_visits(
         scheduled_from=scheduled_from,
         scheduled_to=scheduled_to,
         updated_since=updated_since,
+        q=q,
+        sort=sort,
+        count=count,
     )
-    return VisitPage(items=[VisitPublic.of(visit, ideas) for visit, ideas in rows], next_cursor=cursor)
+    items = [VisitPublic.of(visit, ideas) for visit, ideas in rows]
+    return VisitPage(items=items, next_cursor=cursor, total=page.total)
 
 
 @router.post("", name="create", summary="Record a visit", status_code=201, response_model=VisitPublic)

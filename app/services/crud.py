@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -14,13 +15,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.errors import Conflict, Unprocessable
 from app.http import ensure_match, etag_for
 from app.ids import utcnow
-from app.pagination import PageParams
+from app.pagination import PageParams, sort_keys
 from app.principal import Principal
 from app.services import audit
 from app.services.access import scoped
-from app.services.crud_filters import eq
+from app.services.crud_filters import any_of, contains, enterprise_named, eq
 
-__all__ = ["apply_changes", "delete", "eq", "etag", "insert", "list_page"]
+__all__ = ["any_of", "apply_changes", "contains", "delete", "enterprise_named", "eq", "etag", "insert", "list_page"]
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -40,15 +41,20 @@ async def list_page(
     page: PageParams,
     filters: Sequence[ColumnElement[bool] | None] = (),
     updated_since: datetime | None = None,
+    *,
+    sort: StrEnum | None = None,
+    count: bool = False,
 ) -> tuple[list[M], str | None]:
-    """One page of the objects the caller may see, filtered, in id (= creation) order."""
+    """One page of the objects the caller may see, filtered, in `sort` order (`field` or
+    `-field`; by default id, i.e. creation, order); `count` also sets `page.total`."""
     query = scoped(principal, model)
     for condition in filters:
         if condition is not None:
             query = query.where(condition)
     if updated_since is not None:
         query = query.where(model.updated_at >= updated_since)  # type: ignore[attr-defined]
-    return await page.fetch(session, query, principal.key, [model.id])  # type: ignore[attr-defined]
+    keys, descending = sort_keys(model, sort)
+    return await page.fetch(session, query, principal.key, keys, descending=descending, count=count)
 
 
 async def insert(session: AsyncSession, principal: Principal, obj: M, conflict: str) -> M:

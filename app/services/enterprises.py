@@ -10,7 +10,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import CertificationLapsed, NotFound, Unprocessable
 from app.ids import utcnow
-from app.models.enterprises import Enterprise, EnterpriseCreate, EnterpriseExpert, EnterpriseUpdate
+from app.models.enterprises import (
+    Enterprise,
+    EnterpriseCreate,
+    EnterpriseExpert,
+    EnterpriseSort,
+    EnterpriseUpdate,
+)
 from app.models.organisations import Organisation
 from app.models.types import OrganisationKind, Role
 from app.models.users import User
@@ -52,14 +58,19 @@ async def list_enterprises(
     sector: str | None,
     partner_id: UUID | None,
     updated_since: datetime | None,
+    *,
+    q: str | None = None,
+    sort: EnterpriseSort | None = None,
+    count: bool = False,
 ) -> tuple[list[Enterprise], str | None]:
     require(principal, Resource.enterprises, Action.read)
     filters = [
         crud.eq(Enterprise.country, country),
         crud.eq(Enterprise.sector, sector),
         crud.eq(Enterprise.partner_id, partner_id),
+        crud.contains(q, Enterprise.name),
     ]
-    return await crud.list_page(session, principal, Enterprise, page, filters, updated_since)
+    return await crud.list_page(session, principal, Enterprise, page, filters, updated_since, sort=sort, count=count)
 
 
 async def get_enterprise(session: AsyncSession, principal: Principal, enterprise_id: UUID) -> Enterprise:

@@ -17,7 +17,7 @@ from app.errors import InvalidTransition, NotFound, Unprocessable
 from app.ids import utcnow
 from app.models.enterprises import Enterprise
 from app.models.enums import IdeaCategory, IdeaStatus
-from app.models.ideas import Idea, IdeaCreate, IdeaTransition, IdeaUpdate, TransitionRequest
+from app.models.ideas import Idea, IdeaCreate, IdeaSort, IdeaTransition, IdeaUpdate, TransitionRequest
 from app.models.reference import Metric
 from app.models.trainings import Enrollment
 from app.models.visits import Visit
@@ -114,6 +114,9 @@ async def list_ideas(
     training_id: UUID | None,
     visit_id: UUID | None,
     updated_since: datetime | None,
+    q: str | None = None,
+    sort: IdeaSort | None = None,
+    count: bool = False,
 ) -> tuple[list[Idea], str | None]:
     require(principal, Resource.ideas, Action.read)
     filters = [
@@ -122,8 +125,9 @@ async def list_ideas(
         crud.eq(Idea.category, category),
         crud.eq(Idea.training_id, training_id),
         crud.eq(Idea.visit_id, visit_id),
+        crud.contains(q, Idea.title),
     ]
-    return await crud.list_page(session, principal, Idea, page, filters, updated_since)
+    return await crud.list_page(session, principal, Idea, page, filters, updated_since, sort=sort, count=count)
 
 
 async def get_idea(session: AsyncSession, principal: Principal, idea_id: UUID) -> Idea:

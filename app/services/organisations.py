@@ -7,7 +7,7 @@ from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models.organisations import Organisation, OrganisationCreate, OrganisationUpdate
+from app.models.organisations import Organisation, OrganisationCreate, OrganisationSort, OrganisationUpdate
 from app.models.types import OrganisationKind
 from app.pagination import PageParams
 from app.principal import Principal
@@ -22,10 +22,18 @@ async def list_organisations(
     kind: OrganisationKind | None,
     country: str | None,
     updated_since: datetime | None,
+    *,
+    q: str | None = None,
+    sort: OrganisationSort | None = None,
+    count: bool = False,
 ) -> tuple[list[Organisation], str | None]:
     require(principal, Resource.organisations, Action.read)
-    filters = [crud.eq(Organisation.kind, kind), crud.eq(Organisation.country, country)]
-    return await crud.list_page(session, principal, Organisation, page, filters, updated_since)
+    filters = [
+        crud.eq(Organisation.kind, kind),
+        crud.eq(Organisation.country, country),
+        crud.contains(q, Organisation.name),
+    ]
+    return await crud.list_page(session, principal, Organisation, page, filters, updated_since, sort=sort, count=count)
 
 
 async def get_organisation(session: AsyncSession, principal: Principal, org_id: UUID) -> Organisation:

@@ -18,7 +18,7 @@ from app.models.enterprises import Enterprise
 from app.models.enums import ResultSource
 from app.models.ideas import Idea
 from app.models.reference import Metric
-from app.models.results import Result, ResultCreate, ResultPublic, ResultUpdate
+from app.models.results import Result, ResultCreate, ResultPublic, ResultSort, ResultUpdate
 from app.models.types import Role
 from app.pagination import PageParams
 from app.principal import Principal
@@ -62,6 +62,9 @@ async def list_results(
     period_end_from: date | None,
     period_end_to: date | None,
     updated_since: datetime | None,
+    q: str | None = None,
+    sort: ResultSort | None = None,
+    count: bool = False,
 ) -> tuple[list[ResultPublic], str | None]:
     require(principal, Resource.results, Action.read)
     filters = [
@@ -71,8 +74,18 @@ async def list_results(
         None if verified is None else (Result.verified_at.is_not(None) if verified else Result.verified_at.is_(None)),  # type: ignore[union-attr]
         None if period_end_from is None else Result.period_end >= period_end_from,
         None if period_end_to is None else Result.period_end <= period_end_to,
+        crud.any_of(crud.contains(q, Result.metric), crud.enterprise_named(principal, q, Result.enterprise_id)),
     ]
-    rows, cursor = await crud.list_page(session, principal, Result, page, filters, updated_since)  # type: ignore[arg-type]
+    rows, cursor = await crud.list_page(
+        session,
+        principal,
+        Result,  # type: ignore[arg-type]
+        page,
+        filters,  # type: ignore[arg-type]
+        updated_since,
+        sort=sort,
+        count=count,
+    )
     return await _publish(session, rows), cursor
 
 

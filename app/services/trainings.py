@@ -15,7 +15,15 @@ from app.http import ensure_match
 from app.ids import utcnow
 from app.models.enums import Module, TrainingStatus
 from app.models.organisations import Organisation
-from app.models.trainings import Enrollment, Training, TrainingCreate, TrainingPublic, TrainingTrainer, TrainingUpdate
+from app.models.trainings import (
+    Enrollment,
+    Training,
+    TrainingCreate,
+    TrainingPublic,
+    TrainingSort,
+    TrainingTrainer,
+    TrainingUpdate,
+)
 from app.models.types import OrganisationKind, Role
 from app.models.users import User
 from app.pagination import PageParams
@@ -111,6 +119,10 @@ async def list_trainings(
     start_from: date | None,
     start_to: date | None,
     updated_since: datetime | None,
+    *,
+    q: str | None = None,
+    sort: TrainingSort | None = None,
+    count: bool = False,
 ) -> tuple[list[TrainingPublic], str | None]:
     require(principal, Resource.trainings, Action.read)
     filters = [
@@ -119,8 +131,11 @@ async def list_trainings(
         crud.eq(Training.partner_id, partner_id),
         None if start_from is None else col(Training.start_date) >= start_from,
         None if start_to is None else col(Training.start_date) <= start_to,
+        crud.contains(q, Training.title),
     ]
-    rows, cursor = await crud.list_page(session, principal, Training, page, filters, updated_since)
+    rows, cursor = await crud.list_page(
+        session, principal, Training, page, filters, updated_since, sort=sort, count=count
+    )
     trainers = await trainer_ids_of(session, [row.id for row in rows])
     return [_public(row, trainers[row.id]) for row in rows], cursor
 

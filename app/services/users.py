@@ -14,7 +14,7 @@ from app.errors import Conflict, Forbidden, RateLimited, Unprocessable
 from app.models.enterprises import Enterprise
 from app.models.organisations import Organisation
 from app.models.types import OrganisationKind, Role
-from app.models.users import PasswordReset, User, UserCreate, UserUpdate
+from app.models.users import PasswordReset, User, UserCreate, UserSort, UserUpdate
 from app.pagination import PageParams
 from app.principal import Principal
 from app.ratelimit import Backoff
@@ -50,14 +50,19 @@ async def list_users(
     organisation_id: UUID | None,
     enterprise_id: UUID | None,
     updated_since: datetime | None,
+    *,
+    q: str | None = None,
+    sort: UserSort | None = None,
+    count: bool = False,
 ) -> tuple[list[User], str | None]:
     require(principal, Resource.users, Action.read)
     filters = [
         crud.eq(User.role, role),
         crud.eq(User.organisation_id, organisation_id),
         crud.eq(User.enterprise_id, enterprise_id),
+        crud.contains(q, User.full_name, User.email),
     ]
-    return await crud.list_page(session, principal, User, page, filters, updated_since)
+    return await crud.list_page(session, principal, User, page, filters, updated_since, sort=sort, count=count)
 
 
 async def get_user(session: AsyncSession, principal: Principal, user_id: UUID) -> User:

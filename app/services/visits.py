@@ -17,7 +17,7 @@ from app.models.enums import VisitKind, VisitStatus
 from app.models.ideas import Idea
 from app.models.types import Role
 from app.models.users import User
-from app.models.visits import Visit, VisitCreate, VisitIdea, VisitUpdate
+from app.models.visits import Visit, VisitCreate, VisitIdea, VisitSort, VisitUpdate
 from app.pagination import PageParams
 from app.principal import Principal
 from app.services import audit, crud
@@ -105,6 +105,9 @@ async def list_visits(
     scheduled_from: datetime | None,
     scheduled_to: datetime | None,
     updated_since: datetime | None,
+    q: str | None = None,
+    sort: VisitSort | None = None,
+    count: bool = False,
 ) -> tuple[list[VisitWithIdeas], str | None]:
     require(principal, Resource.visits, Action.read)
     filters = [
@@ -114,8 +117,9 @@ async def list_visits(
         crud.eq(Visit.kind, kind),
         None if scheduled_from is None else col(Visit.scheduled_at) >= scheduled_from,
         None if scheduled_to is None else col(Visit.scheduled_at) < scheduled_to,
+        crud.any_of(crud.contains(q, Visit.findings), crud.enterprise_named(principal, q, Visit.enterprise_id)),
     ]
-    rows, cursor = await crud.list_page(session, principal, Visit, page, filters, updated_since)
+    rows, cursor = await crud.list_page(session, principal, Visit, page, filters, updated_since, sort=sort, count=count)
     ideas = await idea_ids_of(session, [visit.id for visit in rows])
     return [(visit, ideas[visit.id]) for visit in rows], cursor
 
