@@ -173,7 +173,7 @@ class S3Blobs:
         try:
             async for chunk in chunks:
                 buffer += chunk
-                while len(buffer) >= self.part_size:
+                while len(buffer) > self.part_size:  # more than one part: the file goes up in parts
                     if upload_id is None:
                         created = await client.create_multipart_upload(Bucket=self.bucket, Key=object_key)
                         upload_id = created["UploadId"]

@@ -131,10 +131,14 @@ async def test_a_large_file_goes_up_in_parts_and_comes_back_equal(store: S3Blobs
     assert await read(store, key, PART_SIZE - 3, PART_SIZE + 3) == data[PART_SIZE - 3 : PART_SIZE + 3]
 
 
-async def test_exactly_one_part_is_one_object(store: S3Blobs) -> None:
-    key, data = uuid.uuid4(), os.urandom(PART_SIZE)
-    await store.put(None, key, chunked(data, MiB))
-    assert await read(store, key) == data
+async def test_exactly_one_part_is_one_put_and_one_byte_more_is_two_parts(store: S3Blobs) -> None:
+    client = await store.client()
+    for size, etag_suffix in ((PART_SIZE, None), (PART_SIZE + 1, "-2")):
+        key, data = uuid.uuid4(), os.urandom(size)
+        await store.put(None, key, chunked(data, MiB))
+        assert await read(store, key) == data
+        etag = (await client.head_object(Bucket=store.bucket, Key=store.object_key(key)))["ETag"].strip('"')
+        assert etag.endswith(etag_suffix) if etag_suffix else "-" not in etag
     assert await incomplete_uploads(store) == []
 
 
