@@ -134,6 +134,59 @@ class Settings(BaseSettings):
         "unique-local addresses. Default: allowed except when ENVIRONMENT=production.",
     )
 
+    # Attachment object store (S3-compatible)
+    attachment_s3_bucket: str | None = Field(
+        default=None, description="Bucket of the S3-compatible attachment store; required when that store is used."
+    )
+    attachment_s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible server (MinIO, …), e.g. `http://minio:9000`; unset: AWS S3. "
+        "A custom endpoint is addressed by path (`http://minio:9000/bucket/key`).",
+    )
+    attachment_s3_region: str | None = Field(
+        default=None, description="Region of the bucket; unset: the AWS default chain (`AWS_REGION`, config file)."
+    )
+    attachment_s3_access_key_id: SecretStr | None = Field(
+        default=None,
+        description="Access key id, given together with the secret; unset: the AWS default credential chain "
+        "(environment, config files, instance or task role).",
+    )
+    attachment_s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret access key, given together with the access key id."
+    )
+    attachment_s3_prefix: str = Field(
+        default="attachments/",
+        description="Prefix of every object key (the key is the prefix followed by the attachment's id). "
+        "The sweep looks only under it.",
+    )
+
+    @field_validator("attachment_s3_bucket", "attachment_s3_endpoint_url", "attachment_s3_region", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("attachment_s3_endpoint_url")
+    @classmethod
+    def _http_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("ATTACHMENT_S3_ENDPOINT_URL must be an http:// or https:// URL")
+        return value
+
+    @field_validator("attachment_s3_prefix")
+    @classmethod
+    def _relative_prefix(cls, value: str) -> str:
+        if value.startswith("/"):
+            raise ValueError("ATTACHMENT_S3_PREFIX is a key prefix such as `attachments/`, without a leading /")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_key_pair(self) -> Settings:
+        if (self.attachment_s3_access_key_id is None) != (self.attachment_s3_secret_access_key is None):
+            raise ValueError(
+                "ATTACHMENT_S3_ACCESS_KEY_ID and ATTACHMENT_S3_SECRET_ACCESS_KEY are set together or not at all"
+            )
+        return self
+
     @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
