@@ -12,6 +12,7 @@ from pydantic import Field as PydanticField
 from sqlmodel import Field
 
 from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column
+from app.models.client_ids import ClientIdentified
 from app.models.enums import ResultSource
 from app.models.reference import MetricCode, refuse_nulls
 from app.models.types import NOT_BLANK, IsoDate
@@ -62,7 +63,7 @@ SOURCE_DESCRIPTION = (
 )
 
 
-class ResultCreate(InputModel):
+class ResultCreate(ClientIdentified):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
