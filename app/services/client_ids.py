@@ -37,7 +37,7 @@ from app.models.results import Result
 from app.models.trainings import Enrollment
 from app.models.visits import Visit
 from app.principal import Principal
-from app.services.access import get_visible
+from app.services.access import get_visible, made_by
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -92,11 +92,9 @@ async def claim(
             raise IdConflict()
         return Claim(body.id)
     existing = await session.get(ClientIdClaim, body.id, populate_existing=True)
-    if existing is None or (existing.resource, existing.request_hash, existing.creator) != (
-        kind,
-        fingerprint,
-        principal.key,
-    ):
+    if existing is None or (existing.resource, existing.request_hash) != (kind, fingerprint):
+        raise IdConflict()
+    if not made_by(principal, existing.creator):
         raise IdConflict()
     return Claim(body.id, replay=True)
 
