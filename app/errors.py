@@ -120,6 +120,17 @@ class Conflict(ProblemError):
     status, slug = 409, "conflict"
 
 
+class IdConflict(ProblemError):
+    """A client-chosen id that names another request's object, or one the caller may not see.
+    The answer is the same whatever the reason, so that it tells nothing about other objects."""
+
+    status, slug = 409, "id-conflict"
+    DETAIL: ClassVar[str] = "this id is already in use; create the object with another id"
+
+    def __init__(self) -> None:
+        super().__init__(self.DETAIL)
+
+
 class InvalidTransition(ProblemError):
     status, slug = 409, "invalid-transition"
 

@@ -19,6 +19,7 @@ from app.db import get_session, read_only
 from app.deps import all_dependants, current_claims, current_principal
 from app.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.middleware import BodyGuardMiddleware
+from app.models.client_ids import ClientIdentified
 
 TAGS: list[dict[str, str]] = [
     {
@@ -218,6 +219,7 @@ class Traits:
     path_ids: bool  # objects named in the path
     header_names: frozenset[str]
     single_object: bool  # a GET of one representation (not a list)
+    client_id: bool = False  # the body may carry the new object's id (app/models/client_ids.py)
 
     @property
     def api(self) -> bool:
@@ -243,6 +245,7 @@ def traits(route: RouteContext, method: str) -> Traits:
     model = route.response_model
     path = route.path_format or ""
     is_list = isinstance(model, type) and issubclass(model, BaseModel) and "items" in model.model_fields
+    body = route.body_field.field_info.annotation if route.body_field is not None else None
     return Traits(
         method=method,
         path=path,
@@ -254,6 +257,7 @@ def traits(route: RouteContext, method: str) -> Traits:
         path_ids=any(d.path_params for d in every),
         header_names=frozenset(p.alias for d in every for p in d.header_params),
         single_object=method == "GET" and path.startswith("/v1/") and not is_list,
+        client_id=isinstance(body, type) and issubclass(body, ClientIdentified),
     )
 
 
@@ -289,6 +293,12 @@ def statuses(t: Traits) -> dict[int, list[str]]:
             409,
             "The change conflicts with the current data: a duplicate, dependent records that prevent a "
             "delete, or a rule of this operation named by `type` (e.g. `invalid-transition`).",
+        )
+    if t.client_id:
+        add(
+            409,
+            "The body's `id` is already in use: by this request's object with another body, by another "
+            "kind of object or another caller's, or by an object you may not see (`id-conflict`).",
         )
     if "If-Match" in t.header_names:
         add(

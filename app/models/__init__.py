@@ -6,6 +6,7 @@ from app.models import (  # noqa: F401
     api_clients,
     audit,
     auth,
+    client_ids,
     enterprises,
     events,
     ideas,

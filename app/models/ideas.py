@@ -16,6 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from app.ids import utcnow, uuid7
 from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
+from app.models.client_ids import ClientIdentified
 from app.models.enums import Gender, IdeaCategory, IdeaStatus, ParticipantRole
 from app.models.types import CurrencyCode, Name, ShortText
 
@@ -114,7 +115,7 @@ class TeamMember(InputModel):
 OwnerTeam = Annotated[list[TeamMember], PydanticField(max_length=50)]
 
 
-class IdeaCreate(InputModel):
+class IdeaCreate(ClientIdentified):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

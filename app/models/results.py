@@ -13,6 +13,7 @@ from pydantic import Field as PydanticField
 from sqlmodel import Field
 
 from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
+from app.models.client_ids import ClientIdentified
 from app.models.enums import ResultSource
 from app.models.reference import MetricCode, refuse_nulls
 from app.models.types import NOT_BLANK, IsoDate
@@ -79,7 +80,7 @@ class ResultSort(StrEnum):
     updated_at_desc = "-updated_at"
 
 
-class ResultCreate(InputModel):
+class ResultCreate(ClientIdentified):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

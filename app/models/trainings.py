@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
+from app.models.client_ids import ClientIdentified
 from app.models.enums import Gender, Module, ParticipantRole, TrainingStatus
 from app.models.types import IsoDate, Name, Rfc3339
 
@@ -132,7 +133,7 @@ class Participant(InputModel):
 Participants = Annotated[list[Participant], PydanticField(max_length=MAX_PARTICIPANTS)]
 
 
-class EnrollmentCreate(InputModel):
+class EnrollmentCreate(ClientIdentified):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -12,6 +12,7 @@ from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from app.models.base import TIMESTAMP, InputModel, NoNull, PublicBase, TableBase, enum_column, trigram_index
+from app.models.client_ids import ClientIdentified
 from app.models.enums import VisitKind, VisitStatus
 from app.models.types import Rfc3339
 
@@ -56,7 +57,7 @@ IdeaIds = Annotated[
 ]
 
 
-class VisitCreate(InputModel):
+class VisitCreate(ClientIdentified):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -202,6 +202,12 @@ def is_self(principal: Principal, user: User) -> bool:
     return principal.kind == "user" and principal.id == user.id
 
 
+def made_by(principal: Principal, actor: str) -> bool:
+    """The caller is the actor recorded as `user:<id>` or `client:<id>` (a client-chosen id's
+    creator): only they may repeat a creation with that id."""
+    return principal.key == actor
+
+
 def may_manage_user(principal: Principal, user: User) -> bool:
     """Change, reset the password of or delete another user: admins anyone; a partner the
     experts of its own organisation and the SME users it sees (those of its enterprises)."""

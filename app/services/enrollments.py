@@ -19,7 +19,7 @@ from app.models.enums import PREREQUISITE_MODULES, Module
 from app.models.trainings import Enrollment, EnrollmentCreate, EnrollmentUpdate, Training
 from app.pagination import PageParams
 from app.principal import Principal
-from app.services import crud
+from app.services import client_ids, crud
 from app.services.access import Action, Resource, get_visible, require, scoped
 from app.services.locking import get_for_write, lock_enterprise
 
@@ -118,6 +118,9 @@ async def create_enrollment(
 ) -> Enrollment:
     training = await get_visible(session, principal, Training, training_id)
     require(principal, Resource.enrollments, Action.create)
+    claim = await client_ids.claim(session, principal, "enrollment", data, scope=str(training.id))
+    if claim.replay:
+        return await client_ids.replayed(session, principal, Enrollment, claim)
     own = scoped(principal, Enterprise).where(Enterprise.id == data.enterprise_id)
     if (await session.exec(own)).first() is None:
         raise Unprocessable("enterprise_id must name one of your enterprises", loc=("body", "enterprise_id"))
@@ -126,6 +129,7 @@ async def create_enrollment(
         await ensure_prerequisite(session, data.enterprise_id)
     _check_completed(training, data.completed_at)
     enrollment = Enrollment(
+        **claim.fields(),
         training_id=training.id,
         enterprise_id=data.enterprise_id,
         participants=[p.model_dump(mode="json") for p in data.participants],

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import InvalidTransition, NotFound, Unprocessable
@@ -20,10 +20,10 @@ from app.models.enums import IdeaCategory, IdeaStatus
 from app.models.ideas import Idea, IdeaCreate, IdeaSort, IdeaTransition, IdeaUpdate, TransitionRequest
 from app.models.reference import Metric
 from app.models.trainings import Enrollment
-from app.models.visits import Visit
+from app.models.visits import Visit, VisitIdea
 from app.pagination import PageParams
 from app.principal import Principal
-from app.services import audit, crud
+from app.services import audit, client_ids, crud
 from app.services.access import Action, Resource, get_visible, require
 from app.services.enterprises import ensure_caller_certified
 from app.services.locking import get_for_write, lock_enterprise
@@ -100,7 +100,7 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dump(data: IdeaCreate | IdeaUpdate, *, exclude_unset: bool) -> dict[str, Any]:
-    return data.model_dump(mode="python", exclude_unset=exclude_unset)
+    return data.model_dump(mode="python", exclude_unset=exclude_unset, exclude={"id"})
 
 
 async def list_ideas(
@@ -136,12 +136,15 @@ async def get_idea(session: AsyncSession, principal: Principal, idea_id: UUID) -
 
 async def create_idea(session: AsyncSession, principal: Principal, data: IdeaCreate) -> Idea:
     require(principal, Resource.ideas, Action.create)
+    claim = await client_ids.claim(session, principal, "idea", data)
+    if claim.replay:
+        return await client_ids.replayed(session, principal, Idea, claim)
     await enterprise_for_body(session, principal, data.enterprise_id)
     await lock_enterprise(session, data.enterprise_id)
     values = _dump(data, exclude_unset=False)
     await _check_origin(session, data.enterprise_id, values)
     await _check_metric(session, values)
-    idea = Idea(**_columns(values), status=IdeaStatus.proposed)
+    idea = Idea(**_columns(values), **claim.fields(), status=IdeaStatus.proposed)
     return await crud.insert(session, principal, idea, "idea already exists")
 
 
@@ -162,7 +165,40 @@ async def update_idea(
 async def delete_idea(session: AsyncSession, principal: Principal, idea_id: UUID) -> None:
     idea = await get_for_write(session, principal, Idea, idea_id)
     require(principal, Resource.ideas, Action.delete)
+    naming = await _visits_naming(session, idea.id)
     await crud.delete(session, principal, idea, "the idea")
+    await _unnamed(session, principal, idea.id, naming)
+
+
+async def _visits_naming(session: AsyncSession, idea_id: UUID) -> dict[UUID, list[UUID]]:
+    """The visits whose `idea_ids` name the idea, with their whole `idea_ids`."""
+    naming = select(VisitIdea.visit_id).where(VisitIdea.idea_id == idea_id)
+    query = (
+        select(VisitIdea.visit_id, VisitIdea.idea_id)
+        .where(col(VisitIdea.visit_id).in_(naming))
+        .order_by(col(VisitIdea.visit_id), col(VisitIdea.idea_id))
+    )
+    found: dict[UUID, list[UUID]] = {}
+    for visit_id, named in (await session.exec(query)).all():
+        found.setdefault(visit_id, []).append(named)
+    return found
+
+
+async def _unnamed(session: AsyncSession, principal: Principal, idea_id: UUID, naming: dict[UUID, list[UUID]]) -> None:
+    """A deleted idea leaves the `idea_ids` of the visits that named it (the database removes the
+    links): each of those visits changed, so it gets a new `updated_at` (lists filtered by
+    `updated_since` return it) and its `visit.updated` event."""
+    if not naming:
+        return
+    now = utcnow()
+    for visit in (await session.exec(select(Visit).where(col(Visit.id).in_(naming)))).all():
+        visit.updated_at = now
+        session.add(visit)
+    await session.flush()
+    for visit_id, before in naming.items():
+        after = [str(i) for i in before if i != idea_id]
+        changes = {"idea_ids": [[str(i) for i in before], after]}
+        await audit.record(session, principal, "update", "visit", visit_id, changes)
 
 
 async def transition_idea(

@@ -4,6 +4,10 @@ Every write that changes an enterprise's programme data — the enterprise itsel
 enrollments, ideas (and their transitions), visits, results, supplier links and expert
 assignments — takes its row locks in this order and holds them until it commits:
 
+0. **The request's own claims**, before anything else: its `Idempotency-Key` row
+   (app.services.idempotency) and the id a client chose for a new object
+   (app.services.client_ids). A request waiting for another one's claim of the same key or id
+   holds no lock of an enterprise yet.
 1. **The enterprise row**, before any of its data is read for a rule or written (only the
    check that the caller may see it comes first): `FOR NO KEY UPDATE` (`lock_enterprise`;
    `FOR UPDATE` only to delete the enterprise). Two writes of one enterprise queue here, one

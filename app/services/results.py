@@ -22,7 +22,7 @@ from app.models.results import Result, ResultCreate, ResultPublic, ResultSort, R
 from app.models.types import Role
 from app.pagination import PageParams
 from app.principal import Principal
-from app.services import audit, crud
+from app.services import audit, client_ids, crud
 from app.services.access import Action, Resource, get_visible, may_change_result, require, scoped
 from app.services.enterprises import ensure_caller_certified
 from app.services.locking import get_for_write, lock_enterprise
@@ -144,14 +144,18 @@ async def _validate(
 
 async def create_result(session: AsyncSession, principal: Principal, data: ResultCreate) -> ResultPublic:
     require(principal, Resource.results, Action.create)
+    claim = await client_ids.claim(session, principal, "result", data)
+    if claim.replay:
+        earlier = await client_ids.replayed(session, principal, Result, claim)
+        return (await _publish(session, [earlier]))[0]
     visible = scoped(principal, Enterprise).where(Enterprise.id == data.enterprise_id)
     if (await session.exec(visible)).first() is None:
         raise Unprocessable("enterprise_id must name one of your enterprises", loc=("body", "enterprise_id"))
     await lock_enterprise(session, data.enterprise_id)
-    values = data.model_dump(exclude={"unit"})
+    values = data.model_dump(exclude={"id", "unit"})
     values["source"] = _source(principal, data.source)
     metric = await _validate(session, data.enterprise_id, values, data.unit)
-    result = Result(**values, recorded_by=principal.key)
+    result = Result(**values, **claim.fields(), recorded_by=principal.key)
     await crud.insert(session, principal, result, f"{SAME_PERIOD}, or it already has a baseline for this metric")
     return _public(result, metric.unit)
 

@@ -20,7 +20,7 @@ from app.models.users import User
 from app.models.visits import Visit, VisitCreate, VisitIdea, VisitSort, VisitUpdate
 from app.pagination import PageParams
 from app.principal import Principal
-from app.services import audit, crud
+from app.services import audit, client_ids, crud
 from app.services.access import (
     Action,
     Resource,
@@ -131,13 +131,18 @@ async def get_visit(session: AsyncSession, principal: Principal, visit_id: UUID)
 
 async def create_visit(session: AsyncSession, principal: Principal, data: VisitCreate) -> VisitWithIdeas:
     require(principal, Resource.visits, Action.create)
+    claim = await client_ids.claim(session, principal, "visit", data)
+    if claim.replay:
+        visit = await client_ids.replayed(session, principal, Visit, claim)
+        return visit, (await idea_ids_of(session, [visit.id]))[visit.id]
     _not_completed_ahead(data.status, data.scheduled_at)
     await enterprise_for_body(session, principal, data.enterprise_id)
     await lock_enterprise(session, data.enterprise_id)
     expert_id = await _visiting_expert(session, principal, data.enterprise_id, data.expert_id)
     idea_ids = await _checked_idea_ids(session, data.enterprise_id, data.idea_ids)
-    values = data.model_dump(exclude={"idea_ids", "expert_id"})
-    visit = await crud.insert(session, principal, Visit(**values, expert_id=expert_id), "visit already exists")
+    values = data.model_dump(exclude={"id", "idea_ids", "expert_id"})
+    visit = Visit(**values, **claim.fields(), expert_id=expert_id)
+    visit = await crud.insert(session, principal, visit, "visit already exists")
     await _replace_ideas(session, visit.id, [], idea_ids)
     if idea_ids:
         await audit.record(session, principal, "update", "visit", visit.id, {"idea_ids": [[], _strs(idea_ids)]})

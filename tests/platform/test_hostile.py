@@ -469,7 +469,8 @@ async def test_mass_assignment_is_422_and_changes_nothing(
 ) -> None:
     """Every POST/PATCH body refuses server-owned fields. Where a body legitimately declares
     the field (`role` of a new user, initial `status` of a training or visit, `partner_id` an
-    admin chooses), it is not server-owned there and is skipped; `partner_id` is then checked
+    admin chooses, the client-chosen `id` of a new idea, visit, result or enrollment), it is
+    not server-owned there and is skipped; `partner_id` is then checked
     separately for non-admins (test below)."""
     schema = app.openapi()
     value = SERVER_OWNED[field] if field != "partner_id" else str(world.b.partner_org.id)

@@ -111,7 +111,7 @@ async def test_idea_ids_must_be_of_the_same_enterprise(client, factory):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("id", "01930000-0000-7000-8000-000000000001"),
+        ("id", "not-a-uuid"),  # a client-chosen id must be a UUID (tests/programme/test_client_ids.py)
         ("created_at", "2020-01-01T00:00:00Z"),
         ("updated_at", "2020-01-01T00:00:00Z"),
         ("kind", "party"),
