@@ -102,6 +102,20 @@ class Settings(BaseSettings):
         default=168, ge=1, description="How long an Idempotency-Key is remembered (7 days: offline clients retry late)."
     )
 
+    attachment_store: str = Field(
+        default="postgres",
+        description="Where attachment bytes are kept: `postgres` (in the database, the default) or another "
+        "store named in app/services/blobs.py (STORES).",
+    )
+    attachment_max_bytes: int = Field(
+        default=20_000_000, ge=1, description="The largest attachment accepted (bytes of the file itself); larger: 413."
+    )
+    attachment_types: Annotated[list[str], NoDecode] = Field(
+        default=["image/jpeg", "image/png", "image/webp", "application/pdf"],
+        description="Media types accepted as attachments, comma-separated, as detected from the file's first "
+        "bytes (app/filetypes.py knows JPEG, PNG, WebP and PDF); another type: 415.",
+    )
+
     event_retention_days: int = Field(
         default=30, ge=1, description="Events are kept this long; an older `after` cursor answers 410."
     )
@@ -134,7 +148,7 @@ class Settings(BaseSettings):
         "unique-local addresses. Default: allowed except when ENVIRONMENT=production.",
     )
 
-    @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", "attachment_types", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -48,6 +48,11 @@ TAGS: list[dict[str, str]] = [
     },
     {"name": "visits", "description": "On-site consultations by certified experts, and the ideas discussed there."},
     {
+        "name": "attachments",
+        "description": "Photos and documents that evidence a visit, a result or an idea: uploaded as multipart "
+        "form data, downloaded with ranges and an ETag.",
+    },
+    {
         "name": "supplier-links",
         "description": "Lead buyers' access to enterprises: a buyer's invite (`pending`), the SME's consent (`active`), revocation (`revoked`).",
     },
@@ -297,7 +302,13 @@ def statuses(t: Traits) -> dict[int, list[str]]:
         )
     if t.writes:
         add(413, "The body is larger than the server accepts (`payload-too-large`).")
-        if not t.path.startswith(FORM_PATHS):
+        if t.method == "POST" and BodyGuardMiddleware.UPLOADS.fullmatch(t.path.replace("{parent_id}", "x")):
+            add(
+                415,
+                "The body is not `multipart/form-data`, or the file is not of an accepted type "
+                "(`unsupported-media-type`).",
+            )
+        elif not t.path.startswith(FORM_PATHS):
             add(415, "The body is not `application/json` (`unsupported-media-type`).")
     if t.inputs or t.api:
         add(
