@@ -282,7 +282,12 @@ def require_change_of_parent(
 def buyer_sees_attachment(model: Any) -> ColumnElement[bool]:
     """The attachments a buyer reads of its active suppliers (`model`: `Attachment` or an alias
     of it): those of ideas, and those of verified results; never those of visits."""
-    verified = sa.exists().where(Result.id == model.result_id, Result.verified_at.is_not(None))  # type: ignore[arg-type,union-attr]
+    verified = (
+        select(Result.id)
+        .where(Result.id == model.result_id, Result.verified_at.is_not(None))  # type: ignore[union-attr]
+        .correlate_except(Result)
+        .exists()
+    )
     return sa.or_(
         model.parent_type == AttachmentParent.idea,
         sa.and_(model.parent_type == AttachmentParent.result, verified),
