@@ -19,6 +19,7 @@ from app.db import get_session, read_only
 from app.deps import all_dependants, current_claims, current_principal
 from app.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.middleware import BodyGuardMiddleware
+from app.models.attachments import AttachmentUpload
 
 TAGS: list[dict[str, str]] = [
     {
@@ -120,6 +121,10 @@ UPDATE_EXAMPLES: dict[str, dict[str, Any]] = {
     "TrainingUpdate": {"status": "completed", "place": "Chennai"},
     "EnrollmentUpdate": {"attended": True, "completed_at": "2025-03-14T16:00:00Z"},
 }
+
+
+FORM_SCHEMAS: dict[str, type[BaseModel]] = {"AttachmentUpload": AttachmentUpload}
+"""Request bodies that routes read themselves (a streamed upload) and declare by `$ref`."""
 
 
 # Enums that models declare inline (a plain string checked at run time, documented with its
@@ -421,6 +426,8 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
     for name, sub in Problem.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items():
         components.setdefault(name, sub)
     components["Problem"].pop("$defs", None)
+    for name, model in FORM_SCHEMAS.items():
+        components.setdefault(name, model.model_json_schema(ref_template="#/components/schemas/{model}"))
     _named_enums(components)
     declare_contract(schema, app.routes)
     for name, example in UPDATE_EXAMPLES.items():

@@ -73,6 +73,23 @@ ATTACHMENT_CHUNKS = sa.Table(
 """The PostgreSQL blob store's pieces (app/services/blobs_postgres.py)."""
 
 
+class AttachmentUpload(SQLModel):
+    """The form of an upload (`multipart/form-data`): documents the body for SDKs; the service
+    reads it as a stream (app/services/uploads.py), not through this model."""
+
+    model_config = {  # type: ignore[assignment]
+        "json_schema_extra": {"examples": [{"file": "(the bytes of meter-line2.jpg)", "description": "Meter, line 2"}]}
+    }
+
+    file: bytes = PydanticField(
+        description="The file: JPEG, PNG, WebP or PDF by default (ATTACHMENT_TYPES), recognised from its first "
+        "bytes; at most ATTACHMENT_MAX_BYTES (20 MB by default)."
+    )
+    description: str | None = PydanticField(
+        default=None, max_length=DESCRIPTION_MAX, description="What the file shows (UTF-8)."
+    )
+
+
 class AttachmentPublic(PublicBase):
     parent_type: AttachmentParent
     parent_id: UUID = PydanticField(description="The visit, result or idea the file evidences.")

@@ -11,9 +11,10 @@ from starlette.responses import StreamingResponse
 
 from app.blobs import BlobStore
 from app.deps import CurrentPrincipal, IdempotencyKeyHeader, SessionDep, SettingsDep
+from app.errors import PROBLEM_MEDIA_TYPE
 from app.filetypes import SIGNATURES
 from app.http import byte_range, content_disposition, etag_matches, object_response, write_response
-from app.models.attachments import DESCRIPTION_MAX, AttachmentPublic
+from app.models.attachments import AttachmentPublic
 from app.models.enums import AttachmentParent
 from app.pagination import Page, PageDep
 from app.routers.common import make_router
@@ -32,25 +33,7 @@ UPLOAD_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": {
-                    "title": "AttachmentUpload",
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The file: JPEG, PNG, WebP or PDF by default (ATTACHMENT_TYPES), "
-                            "recognised from its first bytes; at most ATTACHMENT_MAX_BYTES (20 MB by default).",
-                        },
-                        "description": {
-                            "type": "string",
-                            "maxLength": DESCRIPTION_MAX,
-                            "description": "What the file shows.",
-                        },
-                    },
-                    "additionalProperties": False,
-                },
+                "schema": {"$ref": "#/components/schemas/AttachmentUpload"},
                 "encoding": {"file": {"contentType": ", ".join(SIGNATURES)}},
             }
         },
@@ -76,6 +59,7 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Range Not Satisfiable: the range starts at or beyond the end of the file "
         "(`Content-Range: bytes */size`; `range-not-satisfiable`).",
         "headers": CONTENT_RANGE,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     },
 }
 

@@ -84,11 +84,12 @@ async def create_attachment(
     With an `Idempotency-Key`, the request is known by what it carries (the file's SHA-256, its
     name and the description, not the multipart framing, which differs between two sends of the
     same file), so the key is claimed once the body has been read."""
+    content_type, body = upload
+    # A body that is not multipart/form-data is refused first (415), before the parent is looked up.
+    receiver = Receiver(content_type, body, max_bytes=settings.attachment_max_bytes, allowed=settings.attachment_types)
     model = PARENTS[parent_type]
     parent = await get_visible(session, principal, model, parent_id)
     require_change_of_parent(principal, parent_type, parent)
-    content_type, body = upload
-    receiver = Receiver(content_type, body, max_bytes=settings.attachment_max_bytes, allowed=settings.attachment_types)
     key = uuid7()
     if not joins_transaction(store):
         after_rollback(session, lambda: store.delete(session, key))
