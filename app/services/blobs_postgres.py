@@ -43,8 +43,8 @@ class PostgresBlobs:
     async def get(
         self, session: AsyncSession, key: UUID, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
-        first = (start // CHUNK_BYTES) * CHUNK_BYTES
-        offsets = sa.select(CHUNKS.c.offset).where(CHUNKS.c.attachment_id == key, CHUNKS.c.offset >= first)
+        overlapping = CHUNKS.c.offset + sa.func.octet_length(CHUNKS.c.data) > start  # any piece size
+        offsets = sa.select(CHUNKS.c.offset).where(CHUNKS.c.attachment_id == key, overlapping)
         if end is not None:
             offsets = offsets.where(CHUNKS.c.offset < end)
         for (offset,) in (await session.exec(offsets.order_by(CHUNKS.c.offset))).all():  # type: ignore[call-overload]

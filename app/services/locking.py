@@ -1,8 +1,8 @@
 """The one order in which writes lock an enterprise's programme data.
 
 Every write that changes an enterprise's programme data — the enterprise itself, its
-enrollments, ideas (and their transitions), visits, results, supplier links and expert
-assignments — takes its row locks in this order and holds them until it commits:
+enrollments, ideas (and their transitions), visits, results, attachments (after their bytes
+have been received, which takes no lock), supplier links and expert assignments — takes its row locks in this order and holds them until it commits:
 
 1. **The enterprise row**, before any of its data is read for a rule or written (only the
    check that the caller may see it comes first): `FOR NO KEY UPDATE` (`lock_enterprise`;
