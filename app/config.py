@@ -102,6 +102,20 @@ class Settings(BaseSettings):
         default=168, ge=1, description="How long an Idempotency-Key is remembered (7 days: offline clients retry late)."
     )
 
+    attachment_store: Literal["postgres", "s3"] = Field(
+        default="postgres",
+        description="Where attachment bytes are kept: `postgres` (in the database, the default) or `s3` (an "
+        "S3-compatible object store, configured by the ATTACHMENT_S3_* settings).",
+    )
+    attachment_max_bytes: int = Field(
+        default=20_000_000, ge=1, description="The largest attachment accepted (bytes of the file itself); larger: 413."
+    )
+    attachment_types: Annotated[list[str], NoDecode] = Field(
+        default=["image/jpeg", "image/png", "image/webp", "application/pdf"],
+        description="Media types accepted as attachments, comma-separated, as detected from the file's first "
+        "bytes (app/filetypes.py knows JPEG, PNG, WebP and PDF); another type: 415.",
+    )
+
     event_retention_days: int = Field(
         default=30, ge=1, description="Events are kept this long; an older `after` cursor answers 410."
     )
@@ -154,6 +168,12 @@ class Settings(BaseSettings):
     attachment_s3_secret_access_key: SecretStr | None = Field(
         default=None, description="Secret access key, given together with the access key id."
     )
+    attachment_sweep_grace_hours: int = Field(
+        default=24,
+        ge=1,
+        description="The worker removes, every hour, objects of the S3 store that no attachment names and that "
+        "are older than this (what a crash between an upload and its commit leaves behind).",
+    )
     attachment_s3_prefix: str = Field(
         default="attachments/",
         description="Prefix of every object key (the key is the prefix followed by the attachment's id). "
@@ -187,7 +207,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "webhook_retry_schedule", "attachment_types", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,8 +1,9 @@
 """Async engine, session factory and the one session type, whose commit runs the
-before-commit hooks."""
+before-commit hooks (and, once committed or rolled back, the steps registered for after)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.orm.session import Session
 
 from app.config import Settings
+
+log = logging.getLogger("app.db")
 
 
 class Database:
@@ -93,6 +96,34 @@ async def run_before_commit(session: AsyncSession) -> None:
         await hook(session)
 
 
+AfterEnd = Callable[[], Awaitable[None]]
+AFTER_COMMIT = "after_commit"
+AFTER_ROLLBACK = "after_rollback"
+
+
+def after_commit(session: AsyncSession, step: AfterEnd) -> None:
+    """Run `step` once this session's transaction has committed (not if it rolls back): work
+    outside the database that must only follow a committed change, such as removing an
+    attachment's bytes from an object store. A failing step is logged, never raised."""
+    session.info.setdefault(AFTER_COMMIT, []).append(step)
+
+
+def after_rollback(session: AsyncSession, step: AfterEnd) -> None:
+    """Run `step` if this session's transaction rolls back (not once it has committed): undo
+    what was done outside the database for it, such as bytes already sent to an object store."""
+    session.info.setdefault(AFTER_ROLLBACK, []).append(step)
+
+
+async def _run_after(session: AsyncSession, which: str) -> None:
+    steps: list[AfterEnd] = session.info.pop(which, [])
+    session.info.pop(AFTER_ROLLBACK if which == AFTER_COMMIT else AFTER_COMMIT, None)
+    for step in steps:
+        try:
+            await step()
+        except Exception:  # the transaction's outcome stands; the step's failure is only logged
+            log.exception("a step after the end of a transaction failed", extra={"after": which})
+
+
 class ProgrammeSyncSession(Session):
     """The synchronous session under a `ProgrammeSession`: the class flush listeners of
     derived data (the progress records service) are registered on."""
@@ -108,6 +139,11 @@ class ProgrammeSession(AsyncSession):
     async def commit(self) -> None:
         await run_before_commit(self)
         await super().commit()
+        await _run_after(self, AFTER_COMMIT)
+
+    async def rollback(self) -> None:
+        await super().rollback()
+        await _run_after(self, AFTER_ROLLBACK)
 
 
 async def get_session(request: Request) -> AsyncIterator[ProgrammeSession]:

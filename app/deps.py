@@ -93,21 +93,25 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes a retried POST safe: the same key and body return the first response "
+        "and create nothing new (kept 7 days by default, IDEMPOTENCY_TTL_HOURS; per caller).",
+    ),
+]
+"""The header alone: for a POST whose body is a stream (an upload), claimed by the service once read."""
+
+
 async def idempotency_key(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="Makes a retried POST safe: the same key and body return the first response "
-            "and create nothing new (kept 7 days by default, IDEMPOTENCY_TTL_HOURS; per caller).",
-        ),
-    ] = None,
+    key: IdempotencyKeyHeader = None,
 ) -> idempotency_service.IdempotencyKey | None:
     if key is None:
         return None

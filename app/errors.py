@@ -155,6 +155,15 @@ class UnsupportedMediaType(ProblemError):
     status, slug = 415, "unsupported-media-type"
 
 
+class RangeNotSatisfiable(ProblemError):
+    status, slug = 416, "range-not-satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"the range starts beyond the end of the {size} bytes", headers={"Content-Range": f"bytes */{size}"}
+        )
+
+
 class Unprocessable(ProblemError):
     status, slug = 422, "validation-error"
 

@@ -1,17 +1,20 @@
-"""Response helpers shared by every router: JSON bytes, ETag / conditional requests."""
+"""Response helpers shared by every router: JSON bytes, ETag / conditional requests, byte
+ranges and download names."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Protocol
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import Header, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from app.errors import PreconditionFailed
+from app.errors import PreconditionFailed, RangeNotSatisfiable
 from app.media import CSV as CSV  # re-exported with the helpers
 from app.media import JSON as JSON
 
@@ -113,3 +116,35 @@ async def write_response(
     if etag:
         headers["ETag"] = etag
     return Response(body, status_code=status_code, media_type=JSON, headers=headers)
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The bytes `[start, end)` of `size` that a `Range` header asks for (RFC 9110 §14), or None
+    for the whole representation: no header, one that is not a single `bytes=` range (several
+    ranges, another unit, a malformed one: a server may ignore a Range). A range starting at or
+    beyond the end is 416 (`RangeNotSatisfiable`, with `Content-Range: bytes */size`)."""
+    found = _RANGE.fullmatch(header.strip()) if header else None
+    if found is None:
+        return None
+    first, last = found.groups()
+    if not first:  # `bytes=-n`: the last n bytes
+        if not last:
+            return None
+        if int(last) == 0:
+            raise RangeNotSatisfiable(size)
+        return max(size - int(last), 0), size
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable(size)
+    return start, size if not last else min(int(last) + 1, size)
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the name in UTF-8 (RFC 6266 `filename*`) and an ASCII stand-in."""
+    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -20,7 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__, security
 from app.config import Settings, get_settings
-from app.db import Database, reads_of, require_url
+from app.db import Database, reads_of, require_url, transaction
 from app.errors import install_error_handlers
 from app.middleware import (
     BodyGuardMiddleware,
@@ -33,6 +33,7 @@ from app.openapi import TAGS, custom_openapi
 from app.ratelimit import make_limiter
 from app.routers import (
     api_clients,
+    attachments,
     audit_events,
     auth,
     emission_factors,
@@ -58,6 +59,7 @@ from app.services import delivery
 from app.services import events as events_service
 from app.services import idempotency as idempotency_service
 from app.services import progress as progress_service
+from app.services.blobs import close_store, open_store
 from app.services.idempotency import IdempotentReplay
 
 log = logging.getLogger("app")
@@ -74,6 +76,7 @@ ROUTERS = (
     metrics.router,
     emission_factors.router,
     results.router,
+    attachments.router,
     audit_events.router,
     supplier_links.router,
     trainings.router,
@@ -130,6 +133,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await purger
     await db.dispose()
+    await close_store(app.state.blobs)
     close = getattr(app.state.limiter, "close", None)
     if close is not None:
         await close()
@@ -179,6 +183,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database or Database(require_url(settings), settings)
     app.state.reads = reads_of(app.state.db)
+    app.state.sessions = transaction(app.state.db)  # a transaction of its own (a download's reads)
+    app.state.blobs = open_store(settings)
     app.state.large_pages = asyncio.Semaphore(settings.large_page_concurrency)
     app.state.limiter = make_limiter(settings.redis_url)
     app.state.telemetry = Telemetry()
@@ -204,7 +210,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     # Outermost last: request context wraps everything, so even 413/429 carry X-Request-ID.
     app.add_middleware(TransactionRetryMiddleware, telemetry=app.state.telemetry, max_bytes=settings.max_body_bytes)
-    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.attachment_max_bytes + BodyGuardMiddleware.UPLOAD_OVERHEAD,
+    )
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, settings=settings)
     if settings.allowed_origins:
         app.add_middleware(

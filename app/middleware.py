@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -96,29 +97,40 @@ class CorsDisabledMiddleware:
 
 
 class BodyGuardMiddleware:
-    """413 for bodies over the limit (declared or streamed); 415 for non-JSON writes to `/v1`."""
+    """413 for bodies over the limit (declared or streamed); 415 for non-JSON writes to `/v1`.
+
+    Attachment uploads (UPLOADS) are files in `multipart/form-data`: they may be as large as
+    `upload_max_bytes` (ATTACHMENT_MAX_BYTES and room for the form around the file), and their
+    media type is checked by the upload itself (app/services/uploads.py), after the caller's
+    token, so that an anonymous upload answers 401 whatever it sends."""
 
     FORM_PATHS = ("/v1/auth/",)
+    UPLOADS = re.compile(r"/v1/(visits|results|ideas)/[^/]+/attachments")
+    UPLOAD_OVERHEAD = 64 * 1024
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        upload = scope["method"] == "POST" and self.UPLOADS.fullmatch(scope["path"]) is not None
+        max_bytes = self.upload_max_bytes if upload else self.max_bytes
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 await send_problem(send, 400, "bad-request", "invalid Content-Length")
                 return
-            if int(declared) > self.max_bytes:
-                await send_problem(send, 413, "payload-too-large", f"the body exceeds {self.max_bytes} bytes")
+            if int(declared) > max_bytes:
+                await send_problem(send, 413, "payload-too-large", f"the body exceeds {max_bytes} bytes")
                 return
         has_body = (declared not in (None, "0")) or "transfer-encoding" in headers
-        if has_body and scope["path"].startswith("/v1/") and not scope["path"].startswith(self.FORM_PATHS):
+        json_only = scope["path"].startswith("/v1/") and not scope["path"].startswith(self.FORM_PATHS) and not upload
+        if has_body and json_only:
             media = headers.get("content-type", "").split(";")[0].strip().lower()
             if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
                 await send_problem(send, 415, "unsupported-media-type", "send the body as application/json")
@@ -130,8 +142,8 @@ class BodyGuardMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         await self.app(scope, counting_receive, send)

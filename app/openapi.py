@@ -19,6 +19,7 @@ from app.db import get_session, read_only
 from app.deps import all_dependants, current_claims, current_principal
 from app.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.middleware import BodyGuardMiddleware
+from app.models.attachments import AttachmentUpload
 from app.models.client_ids import ClientIdentified
 
 TAGS: list[dict[str, str]] = [
@@ -48,6 +49,11 @@ TAGS: list[dict[str, str]] = [
         "description": "Improvement ideas for resource efficiency, cleaner production and circularity, and their life cycle from proposed to verified.",
     },
     {"name": "visits", "description": "On-site consultations by certified experts, and the ideas discussed there."},
+    {
+        "name": "attachments",
+        "description": "Photos and documents that evidence a visit, a result or an idea: uploaded as multipart "
+        "form data, downloaded with ranges and an ETag.",
+    },
     {
         "name": "supplier-links",
         "description": "Lead buyers' access to enterprises: a buyer's invite (`pending`), the SME's consent (`active`), revocation (`revoked`).",
@@ -116,6 +122,10 @@ UPDATE_EXAMPLES: dict[str, dict[str, Any]] = {
     "TrainingUpdate": {"status": "completed", "place": "Chennai"},
     "EnrollmentUpdate": {"attended": True, "completed_at": "2025-03-14T16:00:00Z"},
 }
+
+
+FORM_SCHEMAS: dict[str, type[BaseModel]] = {"AttachmentUpload": AttachmentUpload}
+"""Request bodies that routes read themselves (a streamed upload) and declare by `$ref`."""
 
 
 # Enums that models declare inline (a plain string checked at run time, documented with its
@@ -307,7 +317,13 @@ def statuses(t: Traits) -> dict[int, list[str]]:
         )
     if t.writes:
         add(413, "The body is larger than the server accepts (`payload-too-large`).")
-        if not t.path.startswith(FORM_PATHS):
+        if t.method == "POST" and BodyGuardMiddleware.UPLOADS.fullmatch(t.path.replace("{parent_id}", "x")):
+            add(
+                415,
+                "The body is not `multipart/form-data`, or the file is not of an accepted type "
+                "(`unsupported-media-type`).",
+            )
+        elif not t.path.startswith(FORM_PATHS):
             add(415, "The body is not `application/json` (`unsupported-media-type`).")
     if t.inputs or t.api:
         add(
@@ -420,6 +436,8 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
     for name, sub in Problem.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items():
         components.setdefault(name, sub)
     components["Problem"].pop("$defs", None)
+    for name, model in FORM_SCHEMAS.items():
+        components.setdefault(name, model.model_json_schema(ref_template="#/components/schemas/{model}"))
     _named_enums(components)
     declare_contract(schema, app.routes)
     for name, example in UPDATE_EXAMPLES.items():

@@ -116,10 +116,12 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
         yield ReadOnly(raw.driver_connection, writing)  # type: ignore[arg-type]
 
     default_reads, app.state.reads = app.state.reads, test_reads
+    default_sessions, app.state.sessions = app.state.sessions, writing  # a download's reads
     async with _client(app) as c:
         yield c
     app.dependency_overrides.clear()
     app.state.reads = default_reads
+    app.state.sessions = default_sessions
 
 
 @pytest.fixture

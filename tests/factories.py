@@ -7,8 +7,9 @@ with its enterprises and people, two tenants) live in tests/worlds.py and tests/
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,10 +20,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import security
 from app.config import Settings
+from app.filetypes import HEAD_BYTES, detect
 from app.ids import utcnow
 from app.models.api_clients import ApiClient
+from app.models.attachments import Attachment
 from app.models.enterprises import Enterprise, EnterpriseExpert
 from app.models.enums import (
+    AttachmentParent,
     IdeaCategory,
     IdeaStatus,
     LinkStatus,
@@ -40,6 +44,10 @@ from app.models.trainings import Enrollment, Training, TrainingTrainer
 from app.models.types import OrganisationKind, Role
 from app.models.users import User
 from app.models.visits import Visit, VisitIdea
+from app.services.blobs_postgres import PostgresBlobs
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+"""A small file that is a PNG by its first bytes."""
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = security.hash_password(PASSWORD)
@@ -239,6 +247,33 @@ class Factory:
         }
         values.update(kw)
         return await self.save(Result(enterprise_id=enterprise.id, **values))  # type: ignore[no-any-return]
+
+    async def attachment(
+        self, parent: Visit | Result | Idea, data: bytes = PNG, filename: str = "meter.png", **kw: Any
+    ) -> Attachment:
+        """A PNG (unless `data` says otherwise) attached to `parent`, its bytes in the PostgreSQL store."""
+        kind = {Visit: AttachmentParent.visit, Result: AttachmentParent.result, Idea: AttachmentParent.idea}[
+            type(parent)
+        ]
+        values: dict[str, Any] = {
+            "parent_type": kind,
+            "enterprise_id": parent.enterprise_id,
+            f"{kind.value}_id": parent.id,
+            "filename": filename,
+            "content_type": detect(data[:HEAD_BYTES]) or "application/octet-stream",
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "created_by": "user:factory",
+        }
+        values.update(kw)
+        attachment = await self.save(Attachment(**values))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        await PostgresBlobs().put(self.session, attachment.id, chunks())
+        await self.session.flush()
+        return attachment  # type: ignore[no-any-return]
 
     async def expert_result(
         self,

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from app.models import (  # noqa: F401
     api_clients,
+    attachments,
     audit,
     auth,
     client_ids,

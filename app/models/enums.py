@@ -100,3 +100,11 @@ class OutputUnit(StrEnum):
 class MetricKind(StrEnum):
     flow = "flow"
     level = "level"
+
+
+class AttachmentParent(StrEnum):
+    """What an attachment evidences."""
+
+    visit = "visit"
+    result = "result"
+    idea = "idea"

@@ -80,6 +80,8 @@ class EventType(StrEnum):
     result_updated = "result.updated"
     result_verified = "result.verified"
     result_deleted = "result.deleted"
+    attachment_created = "attachment.created"
+    attachment_deleted = "attachment.deleted"
     webhook_ping = "webhook.ping"
 
 

@@ -24,9 +24,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Forbidden, NotFound
 from app.models.api_clients import ApiClient
+from app.models.attachments import Attachment
 from app.models.audit import AuditEvent
 from app.models.enterprises import Enterprise, EnterpriseExpert
-from app.models.enums import LinkStatus
+from app.models.enums import AttachmentParent, LinkStatus
 from app.models.ideas import Idea
 from app.models.organisations import Organisation
 from app.models.reference import EmissionFactor, Metric
@@ -261,6 +262,44 @@ def may_change_result(principal: Principal, result: Result) -> bool:
     return principal.role is not Role.sme or result.verified_at is None
 
 
+PARENT_RESOURCES: dict[AttachmentParent, Resource] = {
+    AttachmentParent.visit: Resource.visits,
+    AttachmentParent.result: Resource.results,
+    AttachmentParent.idea: Resource.ideas,
+}
+
+
+def require_change_of_parent(
+    principal: Principal, parent_type: AttachmentParent, parent: Visit | Result | Idea
+) -> None:
+    """Attach files to an object, or remove them: whoever may update the object (403 otherwise).
+    An enterprise's own users no longer change a verified result, so neither its attachments."""
+    resource = PARENT_RESOURCES[parent_type]
+    require(
+        principal,
+        resource,
+        Action.update,
+        f"role {principal.role.value!r} may not change the attachments of {resource.value}",
+    )
+    if isinstance(parent, Result) and not may_change_result(principal, parent):
+        raise Forbidden("the attachments of a verified result can no longer be changed by the enterprise")
+
+
+def buyer_sees_attachment(model: Any) -> ColumnElement[bool]:
+    """The attachments a buyer reads of its active suppliers (`model`: `Attachment` or an alias
+    of it): those of ideas, and those of verified results; never those of visits."""
+    verified = (
+        select(Result.id)
+        .where(Result.id == model.result_id, Result.verified_at.is_not(None))  # type: ignore[union-attr]
+        .correlate_except(Result)
+        .exists()
+    )
+    return sa.or_(
+        model.parent_type == AttachmentParent.idea,
+        sa.and_(model.parent_type == AttachmentParent.result, verified),
+    )
+
+
 def _own_org(principal: Principal) -> UUID | None:
     return principal.organisation_id
 
@@ -340,6 +379,16 @@ def visible_visits(principal: Principal) -> ColumnElement[bool]:
     return _hanging_off_enterprise(Visit, principal, buyers=False)
 
 
+def visible_attachments(principal: Principal) -> ColumnElement[bool]:
+    """With their parent: the enterprise's objects (buyers: see `buyer_sees_attachment`)."""
+    if principal.is_admin:
+        return sa.true()
+    of_enterprise = Attachment.enterprise_id.in_(visible_enterprise_ids(principal))  # type: ignore[attr-defined]
+    if principal.role is Role.buyer:
+        return sa.and_(of_enterprise, buyer_sees_attachment(Attachment))
+    return of_enterprise  # type: ignore[no-any-return]
+
+
 def visible_enrollments(principal: Principal) -> ColumnElement[bool]:
     return _hanging_off_enterprise(Enrollment, principal, buyers=False)
 
@@ -397,24 +446,23 @@ def event_recipient_key(principal: Principal) -> UUID | None:
             return None
 
 
-def enterprise_audience(enterprise_id: Any, *, buyers: bool, experts: bool) -> Any:
+def enterprise_audience(enterprise_id: Any, *, buyers: bool | ColumnElement[bool], experts: bool) -> Any:
     """The recipient keys of those who may see this enterprise's objects (`enterprise_id` an
     expression: a literal, or a column of an enclosing statement): its partner organisation
     and its own users (`visible_enterprise_ids`), its assigned experts when the objects are
     theirs to see, and the buyers with an active link when buyers see them (`buyers=True` in
-    `_hanging_off_enterprise`)."""
+    `_hanging_off_enterprise`; a condition: the buyers when it holds, as for attachments)."""
     parts = [
         select(Enterprise.partner_id.label("recipient")).where(Enterprise.id == enterprise_id),  # type: ignore[union-attr,attr-defined]
         select(Enterprise.id).where(Enterprise.id == enterprise_id),
     ]
     if experts:
         parts.append(select(EnterpriseExpert.user_id).where(EnterpriseExpert.enterprise_id == enterprise_id))
-    if buyers:
-        parts.append(
-            select(SupplierLink.buyer_id).where(
-                SupplierLink.enterprise_id == enterprise_id, SupplierLink.status == LinkStatus.active
-            )
+    if buyers is not False:
+        linked = select(SupplierLink.buyer_id).where(
+            SupplierLink.enterprise_id == enterprise_id, SupplierLink.status == LinkStatus.active
         )
+        parts.append(linked if buyers is True else linked.where(buyers))
     return sa.union(*parts)
 
 
@@ -447,6 +495,7 @@ SCOPES: dict[type[SQLModel], Any] = {
     Idea: visible_ideas,
     Visit: visible_visits,
     Result: visible_results,
+    Attachment: visible_attachments,
     Metric: visible_to_all,
     EmissionFactor: visible_to_all,
     AuditEvent: visible_to_admins,

@@ -48,13 +48,15 @@ from app.ids import utcnow, uuid7
 from app.models.webhooks import DELIVERIES, WebhookEndpoint
 from app.observability import WebhookSeries, request_id_var
 from app.security import unseal
-from app.services import events
+from app.services import attachments, events
+from app.services.blobs import close_store, open_store
 
 log = logging.getLogger("app.webhooks")
 
 LEASE_MARGIN_SECONDS = 30.0
 POLL_SECONDS = 1.0
 MAINTENANCE_SECONDS = 60.0
+SWEEP_SECONDS = 3600.0
 ERROR_LENGTH = 500
 
 CLAIM = sa.text(
@@ -216,12 +218,15 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._finished: list[tuple[Job, Attempt]] = []
         self._maintained = 0.0
+        self.blobs = open_store(settings)
+        self._swept = 0.0
 
     async def close(self) -> None:
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self.flush()
         await self.http.aclose()
+        await close_store(self.blobs)
 
     # --- claiming and recording
 
@@ -402,6 +407,22 @@ class Worker:
             log.info("events past their retention removed", extra={"count": removed})
         if self.series is not None:
             self.series.queue_depth.set(depth)
+        await self.sweep_attachments()
+
+    async def sweep_attachments(self) -> None:
+        """Every hour: remove what an object store holds that no attachment names (after
+        ATTACHMENT_SWEEP_GRACE_HOURS). Nothing to do for the PostgreSQL store."""
+        if time.monotonic() - self._swept < SWEEP_SECONDS and self._swept:
+            return
+        self._swept = time.monotonic()
+        grace = timedelta(hours=self.settings.attachment_sweep_grace_hours)
+        try:
+            swept = await attachments.sweep_orphans(lambda: unit_of_work(self.database), self.blobs, grace)
+        except Exception:
+            log.exception("attachment sweep failed; it runs again in an hour")
+            return
+        if swept is not None and (swept.objects or swept.uploads):
+            log.info("orphaned attachment objects removed", extra={"objects": swept.objects, "uploads": swept.uploads})
 
     async def _listen(self) -> asyncpg.Connection | None:
         url = self.database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)

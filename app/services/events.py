@@ -22,7 +22,7 @@ before the pruned part answers 410 (`CursorExpired`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.config import Settings
 from app.errors import CursorExpired
 from app.ids import utcnow, uuid7
+from app.models.attachments import Attachment
 from app.models.enterprises import Enterprise
 from app.models.events import EVENT_LOG_STATE, EVENT_RECIPIENTS, EVENTS, EventType
 from app.models.ideas import Idea
@@ -80,7 +81,7 @@ class Subject:
     audience sees it (a supplier link's buyer)."""
 
     model: Any  # the table model; its `enterprise_id` (the enterprise's own `id`) names the enterprise
-    buyers: bool
+    buyers: bool | Callable[[Any], Any]  # or which of them, a condition on the (aliased) model
     experts: bool
 
 
@@ -91,11 +92,13 @@ SUBJECTS: dict[str, Subject] = {
     "visit": Subject(Visit, buyers=False, experts=True),
     "enrollment": Subject(Enrollment, buyers=False, experts=True),
     "supplier_link": Subject(SupplierLink, buyers=False, experts=False),
+    "attachment": Subject(Attachment, buyers=access.buyer_sees_attachment, experts=True),
 }
 """The objects whose changes are events, with the roles that see them (docs/permissions.md):
 buyers see an enterprise, its ideas, results and progress while their link is active, and
 their own supplier links; visits and enrollments stay with the enterprise, its partner and its
-experts. Users, organisations, trainings and reference data are not in the feed (a change of
+experts; attachments go with their parent, to buyers only those they may read (of ideas and of
+verified results). Users, organisations, trainings and reference data are not in the feed (a change of
 reference data shows as `progress.updated` of the records it changes)."""
 
 
@@ -124,9 +127,8 @@ def _subject_audience(subject: Subject, object_id: UUID) -> Any:
     model = aliased(subject.model, name="subject")  # an alias: the audience reads `enterprises` too
     enterprise: Any = model.id if subject.model is Enterprise else model.enterprise_id
     buyer: Any = model.buyer_id if subject.model is SupplierLink else sa.null()
-    audience = sa.lateral(
-        access.enterprise_audience(enterprise, buyers=subject.buyers, experts=subject.experts), "audience"
-    )
+    buyers = subject.buyers(model) if callable(subject.buyers) else subject.buyers
+    audience = sa.lateral(access.enterprise_audience(enterprise, buyers=buyers, experts=subject.experts), "audience")
     return (
         sa.select(enterprise, buyer, audience.c.recipient)
         .select_from(sa.join(model, audience, sa.true()))

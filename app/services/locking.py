@@ -1,8 +1,8 @@
 """The one order in which writes lock an enterprise's programme data.
 
 Every write that changes an enterprise's programme data — the enterprise itself, its
-enrollments, ideas (and their transitions), visits, results, supplier links and expert
-assignments — takes its row locks in this order and holds them until it commits:
+enrollments, ideas (and their transitions), visits, results, attachments (after their bytes
+have been received, which takes no lock), supplier links and expert assignments — takes its row locks in this order and holds them until it commits:
 
 0. **The request's own claims**, before anything else: its `Idempotency-Key` row
    (app.services.idempotency) and the id a client chose for a new object

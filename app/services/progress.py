@@ -46,6 +46,7 @@ from app.db import ProgrammeSyncSession, ReadOnly, before_commit
 from app.errors import NotFound, ServiceUnavailable, Unauthorized
 from app.http import etag_matches
 from app.models.api_clients import ApiClient
+from app.models.attachments import Attachment
 from app.models.enterprises import Enterprise
 from app.models.enums import MetricKind
 from app.models.progress import ProgressRecord
@@ -76,7 +77,9 @@ def _note(session: Session, objects: Iterable[Any]) -> bool:
             session.info[ALL] = True
         elif isinstance(obj, Training):
             trainings.add(obj.id)
-        elif (enterprise_id := getattr(obj, "enterprise_id", None)) is not None and not isinstance(obj, ProgressRecord):
+        elif (enterprise_id := getattr(obj, "enterprise_id", None)) is not None and not isinstance(
+            obj, ProgressRecord | Attachment
+        ):
             dirty.add(enterprise_id)
         else:
             continue

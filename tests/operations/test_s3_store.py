@@ -23,12 +23,18 @@ from typing import get_type_hints
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from app.blobs import BlobStore
+from app.db import Database, unit_of_work
+from app.services.attachments import sweep_orphans
 from app.services.blobs_s3 import PART_SIZE, S3Blobs, S3StoreNotConfigured, Swept
+from app.services.delivery import Worker
 from tests.conftest import make_settings
+from tests.factories import PNG, Factory
 from tests.live_server import free_port
+from tests.two_tenants import build_tenant
 
 MiB = 1024 * 1024
 NO_DB = "postgresql://nobody@127.0.0.1:1/none"  # settings need a URL; these tests use no database
@@ -365,3 +371,64 @@ def test_s3_blobs_has_the_blob_store_interface() -> None:
         assert list(inspect.signature(getattr(S3Blobs, method)).parameters) == wanted, method
     assert inspect.iscoroutinefunction(S3Blobs.put) and inspect.iscoroutinefunction(S3Blobs.delete)
     assert inspect.isasyncgenfunction(S3Blobs.get)  # calling it gives an async iterator, as the protocol says
+
+
+# --- the app on the S3 store -----------------------------------------------------------------------
+
+
+async def test_the_app_keeps_attachments_in_the_s3_store_and_sweeps_what_no_row_names(
+    app: FastAPI, live_client: httpx.AsyncClient, live_factory: Factory, database: Database, store: S3Blobs
+) -> None:
+    tenant = await build_tenant(live_factory, "s3")
+    expert = live_factory.auth(tenant.users["expert"])
+    default, app.state.blobs = app.state.blobs, store
+    try:
+        posted = await live_client.post(
+            f"/v1/ideas/{tenant.idea.id}/attachments", files={"file": ("dust.png", PNG)}, headers=expert
+        )
+        assert posted.status_code == 201, posted.text
+        attachment_id = uuid.UUID(posted.json()["id"])
+        assert await read(store, attachment_id) == PNG
+        content = await live_client.get(f"/v1/attachments/{attachment_id}/content", headers=expert)
+        assert content.status_code == 200 and content.content == PNG
+        part = await live_client.get(
+            f"/v1/attachments/{attachment_id}/content", headers={**expert, "Range": "bytes=1-3"}
+        )
+        assert part.status_code == 206 and part.content == PNG[1:4]
+
+        # An object that a crash between upload and commit would leave: no row names it.
+        orphan = uuid.uuid4()
+        await store.put(None, orphan, chunked(b"%PDF-1.7 orphan", 4))
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        swept = await sweep_orphans(lambda: unit_of_work(database), store, timedelta(minutes=1), now=later)
+        assert swept == Swept(objects=1, uploads=0)
+        assert not await exists(store, orphan) and await exists(store, attachment_id)
+
+        gone = await live_client.delete(f"/v1/attachments/{attachment_id}", headers=expert)
+        assert gone.status_code == 204
+        assert not await exists(store, attachment_id), "deleted once the deletion committed"
+    finally:
+        app.state.blobs = default
+
+
+async def test_the_worker_opens_the_configured_store_and_sweeps_nothing_of_postgres(
+    database: Database, database_url: str, s3_endpoint: str
+) -> None:
+    s3 = make_settings(
+        database_url,
+        attachment_store="s3",
+        attachment_s3_bucket="worker-bucket",
+        attachment_s3_endpoint_url=s3_endpoint,
+        attachment_s3_access_key_id="testing",
+        attachment_s3_secret_access_key="testing",
+    )
+    worker = Worker(database, s3)
+    try:
+        assert isinstance(worker.blobs, S3Blobs) and worker.blobs.bucket == "worker-bucket"
+    finally:
+        await worker.close()
+    plain = Worker(database, make_settings(database_url))
+    try:
+        assert await sweep_orphans(lambda: unit_of_work(database), plain.blobs, timedelta(hours=1)) is None
+    finally:
+        await plain.close()

@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import run_before_commit
 from app.ids import utcnow
 from app.models.api_clients import ApiClient
+from app.models.attachments import Attachment
 from app.models.audit import AuditEvent
 from app.models.enterprises import Enterprise, EnterpriseExpert
 from app.models.enums import (
@@ -58,7 +59,7 @@ from app.models.webhooks import DELIVERIES, WebhookEndpoint
 from app.security import new_webhook_secret, seal
 from app.services import events
 from tests.contract import mismatches
-from tests.factories import Factory
+from tests.factories import PNG, Factory
 from tests.two_tenants import build_tenant
 
 ROLES = ("admin", "partner", "expert", "sme", "buyer")
@@ -173,6 +174,7 @@ class Call:
     table: type[SQLModel] | None = None  # creates: the table a refused create must not grow
     state: Any = None  # another query whose rows a refused write must leave alone
     members: tuple[Any, Any] | None = None  # lists: (own id, other id), checked against the mirror GET
+    files: dict[str, Any] | None = None  # a multipart body (uploads) instead of `body`
     item_id: Callable[[dict[str, Any]], Any] = lambda item: item["id"]
 
 
@@ -194,6 +196,11 @@ Prepare = Callable[[Ctx], Awaitable[Call]]
 # - enterprises-list-experts: expert assignment is admin and partner business (§6 "—" for others).
 # - stories-get: read with its progress record.
 # - ideas-transition-to-verified, results-update-verified: variants of the operation above them.
+# - attachments-*: whoever may update the parent attaches and deletes; whoever sees the parent
+#   reads, but a buyer only the attachments of ideas and verified results (the list of an
+#   unverified result's attachments is empty for a buyer, not refused: the result itself is
+#   visible). attachments-get, -download and -delete target an idea's attachment;
+#   attachments-get-of-visit and -of-unverified-result are the variants a buyer may not see.
 TABLE = """
 operation                      admin    partner  expert   sme      buyer
 me-get                         200      200      200      200      200
@@ -272,6 +279,17 @@ progress-portfolio             200      200      200      200      200
 stories-get                    200/200  200/404  200/404  200/404  200/404
 audit-events-list              200      403      403      403      403
 events-list                    200      200      200      200      200
+attachments-create-for-visit   201/201  201/404  201/404  403/404  404/404
+attachments-create-for-result  201/201  201/404  201/404  201/404  403/404
+attachments-create-for-idea    201/201  201/404  201/404  201/404  403/404
+attachments-list-for-visit     200/200  200/404  200/404  200/404  404/404
+attachments-list-for-result    200/200  200/404  200/404  200/404  200/404
+attachments-list-for-idea      200/200  200/404  200/404  200/404  200/404
+attachments-get                200/200  200/404  200/404  200/404  200/404
+attachments-get-of-visit       200/200  200/404  200/404  200/404  404/404
+attachments-get-of-unverified-result 200/200 200/404 200/404 200/404 404/404
+attachments-download           200/200  200/404  200/404  200/404  200/404
+attachments-delete             204/204  204/404  204/404  204/404  403/404
 webhook-endpoints-list         200      200      403      403      200
 webhook-endpoints-create       201      201      403      403      201
 webhook-endpoints-get          200/200  200/404  404/404  404/404  200/404
@@ -905,6 +923,68 @@ async def _events(c: Ctx) -> Call:
     return Call()
 
 
+# --- attachments: of the side's visit, result (unverified) and idea -------------------------------
+
+
+@op("attachments-create-for-visit", "POST", "/v1/visits/{parent_id}/attachments")
+async def _attach_visit(c: Ctx) -> Call:
+    return Call({"parent_id": c.side.visit.id}, files={"file": ("meter.png", PNG)}, table=Attachment)
+
+
+@op("attachments-create-for-result", "POST", "/v1/results/{parent_id}/attachments")
+async def _attach_result(c: Ctx) -> Call:
+    return Call({"parent_id": c.side.result.id}, files={"file": ("meter.png", PNG)}, table=Attachment)
+
+
+@op("attachments-create-for-idea", "POST", "/v1/ideas/{parent_id}/attachments")
+async def _attach_idea(c: Ctx) -> Call:
+    return Call({"parent_id": c.side.idea.id}, files={"file": ("meter.png", PNG)}, table=Attachment)
+
+
+@op("attachments-list-for-visit", "GET", "/v1/visits/{parent_id}/attachments")
+async def _attachments_of_visit(c: Ctx) -> Call:
+    await c.factory.attachment(c.side.visit)
+    return Call({"parent_id": c.side.visit.id})
+
+
+@op("attachments-list-for-result", "GET", "/v1/results/{parent_id}/attachments")
+async def _attachments_of_result(c: Ctx) -> Call:
+    await c.factory.attachment(c.side.result)
+    return Call({"parent_id": c.side.result.id})
+
+
+@op("attachments-list-for-idea", "GET", "/v1/ideas/{parent_id}/attachments")
+async def _attachments_of_idea(c: Ctx) -> Call:
+    await c.factory.attachment(c.side.idea)
+    return Call({"parent_id": c.side.idea.id})
+
+
+@op("attachments-get", "GET", "/v1/attachments/{attachment_id}")
+async def _attachment_get(c: Ctx) -> Call:
+    return Call({"attachment_id": (await c.factory.attachment(c.side.idea)).id})
+
+
+@op("attachments-get-of-visit", "GET", "/v1/attachments/{attachment_id}")
+async def _attachment_get_visit(c: Ctx) -> Call:
+    return Call({"attachment_id": (await c.factory.attachment(c.side.visit)).id})
+
+
+@op("attachments-get-of-unverified-result", "GET", "/v1/attachments/{attachment_id}")
+async def _attachment_get_result(c: Ctx) -> Call:
+    return Call({"attachment_id": (await c.factory.attachment(c.side.result)).id})
+
+
+@op("attachments-download", "GET", "/v1/attachments/{attachment_id}/content")
+async def _attachment_download(c: Ctx) -> Call:
+    return Call({"attachment_id": (await c.factory.attachment(c.side.idea)).id})
+
+
+@op("attachments-delete", "DELETE", "/v1/attachments/{attachment_id}")
+async def _attachment_delete(c: Ctx) -> Call:
+    attachment = await c.factory.attachment(c.side.idea)
+    return Call({"attachment_id": attachment.id}, obj=attachment)
+
+
 # --- webhook endpoints: own is an endpoint of the caller's organisation (partner org A, buyer org
 # X for the buyer), other the same of side B.
 
@@ -1036,7 +1116,9 @@ async def test_authorization(
     url = operation.path.format(**call.params)
     if operation.mirror is not None:
         url += "?limit=500"
-    response = await client.request(operation.method, url, json=call.body, headers=factory.auth(world.caller(row.role)))
+    response = await client.request(
+        operation.method, url, json=call.body, files=call.files, headers=factory.auth(world.caller(row.role))
+    )
     assert response.status_code == row.status, f"{operation.method} {url} as {row.role}: {response.text}"
     assert mismatches(app.openapi(), operation.method, operation.path, response) == []
     if refused_write:

@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
+from app.middleware import BodyGuardMiddleware
 from tests.conftest import make_settings
 from tests.contract import mismatches
 from tests.factories import Factory
@@ -100,7 +101,13 @@ async def test_every_operation_declares_its_answers_to_common_failures(
             media = {"Content-Type": "text/plain"}
             r = await client.request(method, unknown, content=b"x", headers={**admin, **media})
             probes.check(method, path, r, None if path.startswith("/v1/auth/") else 415)
-            big = b"{" + b" " * settings.max_body_bytes + b"}"
+            upload = BodyGuardMiddleware.UPLOADS.fullmatch(path.replace("{parent_id}", "x")) is not None
+            limit = (
+                settings.attachment_max_bytes + BodyGuardMiddleware.UPLOAD_OVERHEAD
+                if upload
+                else settings.max_body_bytes
+            )
+            big = b"{" + b" " * limit + b"}"
             r = await client.request(
                 method, unknown, content=big, headers={**admin, "Content-Type": "application/json"}
             )
