@@ -4,6 +4,11 @@ An admin creates an implementing partner and one of its staff; the partner logs 
 password grant, enrols an enterprise, records an idea and moves it to `implemented`, records
 a baseline and a later result, and reads the enterprise's progress record.
 
+Then the expert's mobile app: the partner adds a certified expert and assigns them to the
+enterprise; offline, the app captures an idea and a visit under ids it chose itself; back
+online it syncs them (a retry after a lost answer changes nothing), attaches a photo of the
+visit as evidence and reads it back, whole and by range.
+
 Run against a live server, with the generated `score4climate_client` package importable:
 
     python flow.py --base-url http://127.0.0.1:8000 --admin-email admin@example.org --admin-password ...
@@ -15,21 +20,30 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
+import io
 import math
 import sys
 import uuid
 from typing import Any
 
 from score4climate_client import AuthenticatedClient, Client
+from score4climate_client.api.attachments import (
+    attachments_create_for_visit,
+    attachments_download,
+    attachments_list_for_visit,
+)
 from score4climate_client.api.auth import auth_token
-from score4climate_client.api.enterprises import enterprises_create
+from score4climate_client.api.enterprises import enterprises_assign_expert, enterprises_create
 from score4climate_client.api.ideas import ideas_create, ideas_list_transitions, ideas_transition
 from score4climate_client.api.me import me_get
 from score4climate_client.api.organisations import organisations_create
 from score4climate_client.api.progress import progress_get
 from score4climate_client.api.results import results_create
 from score4climate_client.api.users import users_create
+from score4climate_client.api.visits import visits_create
 from score4climate_client.models import (
+    AttachmentUpload,
     EnterpriseCreate,
     GrantType,
     IdeaCategory,
@@ -45,8 +59,18 @@ from score4climate_client.models import (
     TokenRequest,
     TransitionRequest,
     UserCreate,
+    VisitCreate,
+    VisitKind,
+    VisitStatus,
 )
-from score4climate_client.types import Response
+from score4climate_client.types import File, Response
+
+# A small PNG: the server recognises the type from these bytes, whatever the file is called.
+PHOTO = (
+    bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
+    + bytes.fromhex("1f15c4890000000d49444154789c6300010000050001")
+    + bytes.fromhex("0d0a2db40000000049454e44ae426082")
+)
 
 
 def expect(response: Response[Any], status: int, what: str) -> Any:
@@ -192,10 +216,95 @@ def main(argv: list[str] | None = None) -> None:
     assert water.change_pct is not None and math.isclose(water.change_pct, -75.0, rel_tol=1e-6), water
     assert water.improved is True
     assert record.ideas.by_status.additional_properties.get("implemented") == 1, record.ideas.by_status
+    photo_sha = expert_flow(args.base_url, partner, partner_org.id, enterprise.id, run)
     print(
         f"python SDK flow ok: enterprise {enterprise.id}; yield {yield_rate.change_abs:+.1f} points, "
-        f"water {water.change_pct:+.1f} % per year"
+        f"water {water.change_pct:+.1f} % per year; expert visit synced with photo {photo_sha[:12]}"
     )
+
+
+def expert_flow(
+    base_url: str, partner: AuthenticatedClient, partner_org: uuid.UUID, enterprise: uuid.UUID, run: str
+) -> str:
+    """The expert's app: offline capture under its own ids, sync, evidence. The photo's SHA-256."""
+    # 7. The partner adds a certified expert and assigns them to the enterprise.
+    email, password = f"kwame.{run}@npc.example", "expert horse battery staple"
+    expert_user = expect(
+        users_create.sync_detailed(
+            client=partner,
+            body=UserCreate(
+                email=email,
+                password=password,
+                role=Role.EXPERT,
+                full_name="Kwame Boateng",
+                organisation_id=partner_org,
+                certified_until=dt.date.today() + dt.timedelta(days=365),
+            ),
+        ),
+        201,
+        "create the expert",
+    )
+    assigned = enterprises_assign_expert.sync_detailed(enterprise, expert_user.id, client=partner)
+    assert assigned.status_code in (200, 201), assigned.content
+    expert = log_in(base_url, email, password)
+
+    # 8. Offline: the app names what it captures with ids of its own, so the visit can name the idea.
+    idea_id, visit_id = uuid.uuid4(), uuid.uuid4()
+    idea_body = IdeaCreate(
+        id=idea_id,
+        enterprise_id=enterprise,
+        title="Dust collectors on the mixing line",
+        category=IdeaCategory.EMISSIONS,
+    )
+    visit_body = VisitCreate(
+        id=visit_id,
+        enterprise_id=enterprise,
+        kind=VisitKind.CONSULTATION,
+        scheduled_at=dt.datetime(2025, 7, 1, 9, 30, tzinfo=dt.UTC),
+        status=VisitStatus.COMPLETED,
+        findings="Dust collectors installed on both mixers; the floor is clean.",
+        idea_ids=[idea_id],
+    )
+
+    # 9. Back online, the app syncs in order; the answer to the visit is lost and it sends it again.
+    idea = expect(ideas_create.sync_detailed(client=expert, body=idea_body), 201, "sync the idea")
+    assert idea.id == idea_id, idea
+    visit = expect(visits_create.sync_detailed(client=expert, body=visit_body), 201, "sync the visit")
+    again = expect(visits_create.sync_detailed(client=expert, body=visit_body), 201, "sync the visit again")
+    assert visit.id == again.id == visit_id and again.updated_at == visit.updated_at, (visit, again)
+    assert visit.idea_ids == [idea_id], visit.idea_ids
+    # The same id with other content is a conflict, not a second visit.
+    clash = VisitCreate(
+        id=visit_id, enterprise_id=enterprise, kind=VisitKind.MONITORING, scheduled_at=visit_body.scheduled_at
+    )
+    conflict = visits_create.sync_detailed(client=expert, body=clash)
+    assert conflict.status_code == 409 and isinstance(conflict.parsed, Problem), conflict
+    assert conflict.parsed.type_.endswith("/id-conflict"), conflict.parsed
+
+    # 10. Evidence: a photo of the installed dust collectors, attached to the visit.
+    upload = AttachmentUpload(
+        file=File(payload=io.BytesIO(PHOTO), file_name="dust-collectors.png", mime_type="image/png"),
+        description="Dust collectors, mixing line 2",
+    )
+    attachment = expect(
+        attachments_create_for_visit.sync_detailed(
+            visit_id, client=expert, body=upload, idempotency_key=f"photo-{visit_id}"
+        ),
+        201,
+        "attach the photo",
+    )
+    sha = hashlib.sha256(PHOTO).hexdigest()
+    assert attachment.sha256 == sha and attachment.size == len(PHOTO), attachment
+    assert attachment.content_type == "image/png" and attachment.filename == "dust-collectors.png", attachment
+    listed = expect(attachments_list_for_visit.sync_detailed(visit_id, client=expert), 200, "list the visit's files")
+    assert [a.id for a in listed.items] == [attachment.id], listed
+    whole = attachments_download.sync_detailed(attachment.id, client=expert)
+    assert whole.status_code == 200 and isinstance(whole.parsed, File), whole.status_code
+    assert whole.parsed.payload.read() == PHOTO and whole.headers["etag"].strip('"') == sha, whole.headers
+    head = attachments_download.sync_detailed(attachment.id, client=expert, range_="bytes=0-7")
+    assert head.status_code == 206 and isinstance(head.parsed, File), head.status_code
+    assert head.parsed.payload.read() == PHOTO[:8] and head.headers["content-range"] == f"bytes 0-7/{len(PHOTO)}"
+    return sha
 
 
 if __name__ == "__main__":

@@ -6,8 +6,14 @@
  * password grant, enrols an enterprise, records an idea and moves it to `implemented`, records
  * a baseline and a later result, and reads the enterprise's progress record.
  *
+ * Then the expert's mobile app: the partner adds a certified expert and assigns them; offline,
+ * the app captures an idea and a visit under ids it chose itself; back online it syncs them (a
+ * retry after a lost answer changes nothing), attaches a photo of the visit and reads it back.
+ *
  *   BASE_URL=http://127.0.0.1:8000 ADMIN_EMAIL=... ADMIN_PASSWORD=... npm run flow
  */
+import { createHash, randomUUID } from "node:crypto";
+
 import createClient, { type Client } from "openapi-fetch";
 
 import type { components, paths } from "./schema.js";
@@ -156,9 +162,104 @@ async function main(): Promise<void> {
   });
   check(missing.response.status === 404 && missing.error?.type.endsWith("/not-found"), "404 as problem details");
 
+  const photoSha = await expertFlow(partner, partnerOrg.id, enterprise.id);
   console.log(
-    `typescript SDK flow ok: enterprise ${enterprise.id}; yield +${yieldRate.change_abs} points, water ${water.change_pct} % per year`,
+    `typescript SDK flow ok: enterprise ${enterprise.id}; yield +${yieldRate.change_abs} points, water ${water.change_pct} % per year; ` +
+      `expert visit synced with photo ${photoSha.slice(0, 12)}`,
   );
+}
+
+/** A small PNG: the server recognises the type from these bytes, whatever the file is called. */
+const PHOTO = Buffer.from(
+  "89504e470d0a1a0a0000000d4948445200000001000000010806000000" +
+    "1f15c4890000000d49444154789c6300010000050001" +
+    "0d0a2db40000000049454e44ae426082",
+  "hex",
+);
+
+/** The expert's app: offline capture under its own ids, sync, evidence. The photo's SHA-256. */
+async function expertFlow(partner: Client<paths>, partnerOrg: string, enterprise: string): Promise<string> {
+  // 7. The partner adds a certified expert and assigns them to the enterprise.
+  const email = `ama.${run}@gpc.example`;
+  const password = "expert horse battery staple";
+  const nextYear = new Date(Date.now() + 365 * 86_400_000).toISOString().slice(0, 10);
+  const expertUser = ok(
+    await partner.POST("/v1/users", {
+      body: { email, password, role: "expert", full_name: "Ama Owusu", organisation_id: partnerOrg, certified_until: nextYear },
+    }),
+    "create the expert",
+  );
+  const assigned = await partner.PUT("/v1/enterprises/{enterprise_id}/experts/{user_id}", {
+    params: { path: { enterprise_id: enterprise, user_id: expertUser.id } },
+  });
+  check(assigned.response.ok, `assign the expert: HTTP ${assigned.response.status}`);
+  const expert = await logIn(email, password);
+
+  // 8. Offline: the app names what it captures with ids of its own, so the visit can name the idea.
+  const ideaId = randomUUID();
+  const visitId = randomUUID();
+  const ideaBody: Schemas["IdeaCreate"] = {
+    id: ideaId,
+    enterprise_id: enterprise,
+    title: "Kiln heat recovery to dry the lime",
+    category: "energy",
+  };
+  const visitBody: Schemas["VisitCreate"] = {
+    id: visitId,
+    enterprise_id: enterprise,
+    kind: "consultation",
+    scheduled_at: "2025-07-01T09:30:00Z",
+    status: "completed",
+    findings: "Heat exchanger fitted on kiln 2; drying time halved.",
+    idea_ids: [ideaId],
+  };
+
+  // 9. Back online, the app syncs in order; the answer to the visit is lost and it sends it again.
+  const idea = ok(await expert.POST("/v1/ideas", { body: ideaBody }), "sync the idea");
+  check(idea.id === ideaId, "the idea keeps the app's id");
+  const visit = ok(await expert.POST("/v1/visits", { body: visitBody }), "sync the visit");
+  const again = ok(await expert.POST("/v1/visits", { body: visitBody }), "sync the visit again");
+  check(visit.id === visitId && again.id === visitId && again.updated_at === visit.updated_at, "a retry changes nothing");
+  check(JSON.stringify(visit.idea_ids) === JSON.stringify([ideaId]), "the visit names the idea captured offline");
+  const clash = await expert.POST("/v1/visits", {
+    body: { id: visitId, enterprise_id: enterprise, kind: "monitoring", scheduled_at: visitBody.scheduled_at },
+  });
+  check(clash.response.status === 409 && clash.error?.type.endsWith("/id-conflict"), "same id, other body: 409");
+
+  // 10. Evidence: a photo of the heat exchanger, attached to the visit (multipart/form-data).
+  const form = new FormData();
+  form.append("file", new Blob([PHOTO], { type: "image/png" }), "heat-exchanger.png");
+  form.append("description", "Heat exchanger, kiln 2");
+  const attachment = ok(
+    await expert.POST("/v1/visits/{parent_id}/attachments", {
+      params: { path: { parent_id: visitId } },
+      body: form as unknown as Schemas["AttachmentUpload"],
+      bodySerializer: (body) => body as unknown as FormData,
+    }),
+    "attach the photo",
+  );
+  const sha = createHash("sha256").update(PHOTO).digest("hex");
+  check(attachment.sha256 === sha && attachment.size === PHOTO.length, "the server's SHA-256 and size");
+  check(attachment.content_type === "image/png" && attachment.filename === "heat-exchanger.png", "type from the bytes");
+  const listed = ok(
+    await expert.GET("/v1/visits/{parent_id}/attachments", { params: { path: { parent_id: visitId } } }),
+    "list the visit's files",
+  );
+  check(listed.items.length === 1 && listed.items[0]?.id === attachment.id, "the visit lists its photo");
+  const whole = await expert.GET("/v1/attachments/{attachment_id}/content", {
+    params: { path: { attachment_id: attachment.id } },
+    parseAs: "arrayBuffer",
+  });
+  check(whole.response.status === 200 && whole.data !== undefined, `download: HTTP ${whole.response.status}`);
+  check(Buffer.from(whole.data as ArrayBuffer).equals(PHOTO), "the downloaded bytes are the photo");
+  check(whole.response.headers.get("etag") === `"${sha}"`, "the ETag is the SHA-256");
+  const part = await expert.GET("/v1/attachments/{attachment_id}/content", {
+    params: { path: { attachment_id: attachment.id }, header: { Range: "bytes=0-7" } },
+    parseAs: "arrayBuffer",
+  });
+  check(part.response.status === 206, `range: HTTP ${part.response.status}`);
+  check(Buffer.from(part.data as ArrayBuffer).equals(PHOTO.subarray(0, 8)), "the first eight bytes");
+  return sha;
 }
 
 main().catch((error: unknown) => {
