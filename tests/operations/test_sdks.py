@@ -6,8 +6,8 @@ server (uvicorn on PostgreSQL), and run the integrator flow of sdk-tests/ throug
 in, create an enterprise and an idea, move the idea, record results, read the progress record.
 The generated code is never edited: what a partner team would get is what runs here.
 
-Native clients (Kotlin and Swift, openapi-generator; `make sdk-check`) are generated too, and
-their error models checked: every field typed, no helper type invented for an untyped schema
+Native clients (Kotlin and Swift, openapi-generator; `make sdk-check`) are generated too, their
+attachment upload and download checked to take and give files, and their error models checked: every field typed, no helper type invented for an untyped schema
 (a `loc` of strings and integers once became an empty `LocInner` class, so no 422 decoded).
 """
 
@@ -140,6 +140,22 @@ NATIVE_MODELS = {
 }
 
 
+# The expert app's evidence calls, as generated: a file goes up as a file, and comes back as one.
+NATIVE_UPLOADS = {
+    "kotlin": (
+        "src/main/kotlin/org/openapitools/client/apis/AttachmentsApi.kt",
+        [
+            "fun attachmentsCreateForVisit(parentId: java.util.UUID, file: java.io.File,",
+            ") : java.io.File {",
+        ],
+    ),
+    "swift6": (
+        "Sources/OpenAPIClient/APIs/AttachmentsAPI.swift",
+        ["func attachmentsCreateForVisit(parentId: UUID, file: URL,", "async throws(ErrorResponse) -> URL {"],
+    ),
+}
+
+
 @pytest.mark.parametrize("generator", sorted(NATIVE_MODELS))
 def test_native_sdk_error_models_are_typed(generator: str, tmp_path: Path) -> None:
     assert OPENAPI_GENERATOR.exists(), "openapi-generator-cli is missing: `pip install -e '.[dev]'` (or `make install`)"
@@ -171,6 +187,9 @@ def test_native_sdk_error_models_are_typed(generator: str, tmp_path: Path) -> No
     generated = {p.stem for p in out.rglob(pattern.format("*"))}
     assert "ValidationIssue" in generated and generated <= schemas, sorted(generated - schemas)
     assert "Inline schema created" not in log
+    api, signatures = NATIVE_UPLOADS[generator]
+    api_source = (out / api).read_text()
+    assert all(signature in api_source for signature in signatures), [s for s in signatures if s not in api_source]
     about_errors = [
         line for line in log.splitlines() if "WARN" in line and re.search(r"ValidationIssue|Problem|loc", line)
     ]
