@@ -274,16 +274,9 @@ def report(fig: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    from bench.run import DATA_DIR, server_dsn
+    from bench.run import run_phase
 
-    DATA_DIR.mkdir(exist_ok=True)
-    import uvloop
-
-    table = uvloop.run(measure(server_dsn()))
-    print("\n" + table)
-    out = DATA_DIR / "bench-attachments.md"
-    out.write_text("# Attachment benchmark (`bench/attachments.py`)\n\n" + table + "\n")
-    print(f"\nwritten to {out.relative_to(ROOT)}")
+    run_phase(measure, "attachments", "Attachment benchmark (`bench/attachments.py`)")
 
 
 if __name__ == "__main__":

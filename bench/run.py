@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -590,6 +591,19 @@ async def async_main(sa_url: str, dsn: str, seed_seconds: float, admin_dsn: str)
     print("\n" + files)
     with out.open("a") as report_file:
         report_file.write("\n## Attachments\n\n" + files + "\n")
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+def run_phase(measure: Callable[[str], Awaitable[str]], name: str, title: str) -> None:
+    """One phase alone (`BENCH_ONLY=name`): measure on the bench's server, print the table and
+    write it to `.data/bench-{name}.md`."""
+    DATA_DIR.mkdir(exist_ok=True)
+    import uvloop
+
+    table = uvloop.run(measure(server_dsn()))
+    print("\n" + table)
+    out = DATA_DIR / f"bench-{name}.md"
+    out.write_text(f"# {title}\n\n" + table + "\n")
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
 
