@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.local_secrets import read_or_create
@@ -16,6 +16,13 @@ DEV_CORS_ORIGINS = tuple(
     f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 4200, 5173, 8080)
 )
 """Local frontend dev servers (React/Next 3000, Angular 4200, Vite 5173, Vue CLI 8080)."""
+
+
+class PactCredential(BaseModel):
+    """Credentials a PACT data recipient issued to this service (HTTP Basic at its token endpoint)."""
+
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
 
 
 class Settings(BaseSettings):
@@ -148,6 +155,13 @@ class Settings(BaseSettings):
         "unique-local addresses. Default: allowed except when ENVIRONMENT=production.",
     )
 
+    pact_outbound_credentials: dict[str, PactCredential] = Field(
+        default_factory=dict,
+        description="PACT callbacks: a JSON object from a requester's base URL (the `source` of its request "
+        'events) to `{"client_id": ..., "client_secret": ...}`, the credentials that requester issued to us '
+        "for its `/auth/token`.",
+    )
+
     # Attachment object store (S3-compatible)
     attachment_s3_bucket: str | None = Field(
         default=None, description="Bucket of the S3-compatible attachment store; required when that store is used."
@@ -213,6 +227,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("pact_outbound_credentials")
+    @classmethod
+    def _base_urls(cls, value: dict[str, PactCredential]) -> dict[str, PactCredential]:
+        return {url.rstrip("/"): credential for url, credential in value.items()}
 
     @field_validator("webhook_retry_schedule")
     @classmethod

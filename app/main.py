@@ -45,6 +45,7 @@ from app.routers import (
     metrics,
     ops,
     organisations,
+    pact,
     progress,
     results,
     stories,
@@ -85,6 +86,7 @@ ROUTERS = (
     stories.router,
     events.router,
     webhook_endpoints.router,
+    pact.router,
 )
 
 

@@ -101,24 +101,61 @@ def client(settings: Settings, max_connections: int = 100) -> httpx.AsyncClient:
     )
 
 
+def _pinned(
+    http: httpx.AsyncClient,
+    method: str,
+    target: httpx.URL,
+    pinned: str | None,
+    content: bytes | None,
+    headers: Mapping[str, str],
+) -> httpx.Request:
+    if pinned is None:
+        return http.build_request(method, target, content=content, headers=headers)
+    host_header = target.host if target.port is None else f"{target.host}:{target.port}"
+    return http.build_request(
+        method,
+        target.copy_with(host=pinned),
+        content=content,
+        headers={**headers, "Host": host_header},
+        extensions={"sni_hostname": target.host},
+    )
+
+
 async def post(
     http: httpx.AsyncClient, url: str, content: bytes, headers: Mapping[str, str], settings: Settings
 ) -> int:
     """POST under the policy and return the status: the URL checked again, the connection pinned
     to the checked address; the answer's body is not read (a receiver's reply is not kept)."""
     target = parse(url, settings)
-    pinned = await resolve(target, settings)
-    if pinned is None:
-        request = http.build_request("POST", target, content=content, headers=headers)
-    else:
-        host_header = target.host if target.port is None else f"{target.host}:{target.port}"
-        request = http.build_request(
-            "POST",
-            target.copy_with(host=pinned),
-            content=content,
-            headers={**headers, "Host": host_header},
-            extensions={"sni_hostname": target.host},
-        )
+    request = _pinned(http, "POST", target, await resolve(target, settings), content, headers)
     response = await http.send(request, stream=True)
     await response.aclose()
     return response.status_code
+
+
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+async def exchange(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    settings: Settings,
+    *,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """A call whose answer we read (a token, a discovery document), under the same policy; the
+    body is cut at MAX_ANSWER_BYTES."""
+    target = parse(url, settings)
+    request = _pinned(http, method, target, await resolve(target, settings), content, headers or {})
+    response = await http.send(request, stream=True)
+    try:
+        body = b""
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                break
+    finally:
+        await response.aclose()
+    return response.status_code, body[:MAX_ANSWER_BYTES]

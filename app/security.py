@@ -20,7 +20,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from cryptography.fernet import Fernet, InvalidToken
-from jose import JWTError, jwt
+from jose import ExpiredSignatureError, JWTError, jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -39,6 +39,10 @@ _DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
 
 class TokenInvalid(Exception):
     """The token is missing, malformed, forged, expired or of the wrong type."""
+
+
+class TokenExpired(TokenInvalid):
+    """A token that was valid, past its `exp` (PACT tells this case apart: `TokenExpired`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +206,7 @@ def decode_token(settings: Settings, token: str, expected_type: TokenType) -> To
         if cached is not None:
             if cached.expires_at <= utcnow():
                 _VERIFIED_ACCESS.pop(cache_key, None)
-                raise TokenInvalid("token expired")
+                raise TokenExpired("token expired")
             return cached
         claims = _decode(settings, token, expected_type)
         _VERIFIED_ACCESS[cache_key] = claims
@@ -236,6 +240,8 @@ def _decode(settings: Settings, token: str, expected_type: TokenType) -> TokenCl
                 "leeway": 0,
             },
         )
+    except ExpiredSignatureError as exc:
+        raise TokenExpired(str(exc)) from exc
     except JWTError as exc:
         raise TokenInvalid(str(exc)) from exc
     if payload.get("typ") != expected_type:

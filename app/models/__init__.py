@@ -13,6 +13,7 @@ from app.models import (  # noqa: F401
     ideas,
     idempotency,
     organisations,
+    pact,
     progress,
     reference,
     results,

@@ -86,7 +86,7 @@ OAUTH_ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def _oauth_error(exc: service.OAuthProblem) -> JSONResponse:
+def oauth_error(exc: service.OAuthProblem) -> JSONResponse:
     headers = dict(NO_STORE)
     if exc.retry_after:
         headers["Retry-After"] = str(exc.retry_after)
@@ -97,7 +97,7 @@ def _oauth_error(exc: service.OAuthProblem) -> JSONResponse:
     )
 
 
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
+def basic_credentials(request: Request) -> tuple[str, str] | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -148,7 +148,7 @@ async def token(
                 raise service.OAuthProblem("invalid_request", "username and password are required")
             result = await service.password_grant(session, guard, form.username, form.password)
         elif grant is GrantType.client_credentials:
-            basic = _basic_credentials(request)
+            basic = basic_credentials(request)
             client_id, secret = basic if basic else (form.client_id, form.client_secret)
             if not client_id or not secret:
                 raise service.OAuthProblem("invalid_request", "client_id and client_secret are required")
@@ -159,7 +159,7 @@ async def token(
             result = await service.refresh_grant(session, settings, form.refresh_token)
     except service.OAuthProblem as exc:
         # Returned, not raised: a reuse detection's family revocation must still commit.
-        return _oauth_error(exc)
+        return oauth_error(exc)
     return JSONResponse(result.model_dump(exclude_none=True), headers=NO_STORE)
 
 
