@@ -48,7 +48,7 @@ from app.ids import utcnow, uuid7
 from app.models.webhooks import DELIVERIES, WebhookEndpoint
 from app.observability import WebhookSeries, request_id_var
 from app.security import unseal
-from app.services import attachments, events
+from app.services import attachments, events, pact_delivery
 from app.services.blobs import close_store, open_store
 
 log = logging.getLogger("app.webhooks")
@@ -220,8 +220,11 @@ class Worker:
         self._maintained = 0.0
         self.blobs = open_store(settings)
         self._swept = 0.0
+        self._pact: asyncio.Task[int] | None = None
 
     async def close(self) -> None:
+        if self._pact is not None:
+            await asyncio.gather(self._pact, return_exceptions=True)
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self.flush()
@@ -389,7 +392,20 @@ class Worker:
         jobs = await self.claim(self.settings.webhook_concurrency)
         await asyncio.gather(*(self.process(job) for job in jobs))
         await self.flush()
-        return len(jobs)
+        return len(jobs) + await self.deliver_pact()
+
+    async def deliver_pact(self) -> int:
+        """The PACT callbacks that are due (app/services/pact_delivery.py), with this worker's
+        HTTP client, lease and retry schedule."""
+        return await pact_delivery.deliver_due(self.database, self.settings, self.http, self.id, self.lease_seconds)
+
+    def _start_pact(self) -> None:
+        """One round of PACT callbacks at a time, beside the webhook deliveries."""
+        if self._pact is not None and not self._pact.done():
+            return
+        if self._pact is not None and not self._pact.cancelled() and self._pact.exception() is not None:
+            log.warning("pact callbacks failed", extra={"error": type(self._pact.exception()).__name__})
+        self._pact = asyncio.create_task(self.deliver_pact())
 
     # --- the loop
 
@@ -456,6 +472,7 @@ class Worker:
                     await self.maintain()
                     for job in await self.claim(self.settings.webhook_concurrency - len(self._in_flight)):
                         self._start(job)
+                    self._start_pact()
                 except Exception as exc:  # the database may be briefly away; try again shortly
                     log.warning("delivery worker cannot reach the queue", extra={"error": type(exc).__name__})
                 with contextlib.suppress(TimeoutError):
