@@ -16,11 +16,12 @@ from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
 from app.db import get_session, read_only
-from app.deps import all_dependants, current_claims, current_principal
+from app.deps import all_dependants, bearer_scheme, current_claims, current_principal
 from app.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.middleware import BodyGuardMiddleware
 from app.models.attachments import AttachmentUpload
 from app.models.client_ids import ClientIdentified
+from app.models.pact import CloudEvent
 
 TAGS: list[dict[str, str]] = [
     {
@@ -101,6 +102,12 @@ TAGS: list[dict[str, str]] = [
         "Webhooks), the delivery log, retries.",
     },
     {"name": "operations", "description": "Health, readiness and Prometheus metrics, outside `/v1`."},
+    {
+        "name": "pact",
+        "description": "A PACT v3 host system (WBCSD Technical Specifications for PCF Data Exchange) under "
+        "`/pact`, for lead buyers' carbon software: suppliers' emission intensities as product footprints. "
+        'PACT\'s own conventions apply there: camelCase, errors as `{"code", "message"}`.',
+    },
 ]
 
 
@@ -124,7 +131,7 @@ UPDATE_EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
-FORM_SCHEMAS: dict[str, type[BaseModel]] = {"AttachmentUpload": AttachmentUpload}
+FORM_SCHEMAS: dict[str, type[BaseModel]] = {"AttachmentUpload": AttachmentUpload, "CloudEvent": CloudEvent}
 """Request bodies that routes read themselves (a streamed upload) and declare by `$ref`."""
 
 
@@ -212,6 +219,8 @@ IF_NONE_MATCH: dict[str, Any] = {
 }
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON = "application/json"
+PACT_ERROR = "#/components/schemas/PactError"
 FORM_PATHS = BodyGuardMiddleware.FORM_PATHS
 
 
@@ -231,9 +240,16 @@ class Traits:
     single_object: bool  # a GET of one representation (not a list)
     client_id: bool = False  # the body may carry the new object's id (app/models/client_ids.py)
 
+    pact_auth: bool = False  # a `/pact` operation behind a PACT bearer token
+
     @property
     def api(self) -> bool:
         return self.path.startswith("/v1/")
+
+    @property
+    def pact(self) -> bool:
+        """Under `/pact`: PACT's own error bodies and statuses (app/routers/pact.py)."""
+        return self.path.startswith("/pact/")
 
     @property
     def writes(self) -> bool:
@@ -268,11 +284,28 @@ def traits(route: RouteContext, method: str) -> Traits:
         header_names=frozenset(p.alias for d in every for p in d.header_params),
         single_object=method == "GET" and path.startswith("/v1/") and not is_list,
         client_id=isinstance(body, type) and issubclass(body, ClientIdentified),
+        pact_auth=bearer_scheme in calls and path.startswith("/pact/"),
     )
+
+
+def pact_statuses(t: Traits) -> dict[int, list[str]]:
+    """What a `/pact` operation can answer besides its success (PACT's error codes)."""
+    out: dict[int, list[str]] = {}
+    if t.inputs:
+        out[400] = ["A parameter, filter value or event is malformed (`BadRequest`)."]
+    if t.pact_auth:
+        out.setdefault(400, []).append("Unknown query parameters are refused (`BadRequest`).")
+        out[401] = ["The access token is missing or invalid (`BadRequest`), or expired (`TokenExpired`)."]
+        out[403] = ["The token is not a lead buyer's (`AccessDenied`)."]
+    if t.path_ids:
+        out[404] = ["No such footprint, or not one of your suppliers' (`NotFound`)."]
+    return out
 
 
 def statuses(t: Traits) -> dict[int, list[str]]:
     """Every status an operation with these traits can answer besides its success, with why."""
+    if t.pact:
+        return pact_statuses(t)
     out: dict[int, list[str]] = {}
 
     def add(status: int, reason: str) -> None:
@@ -394,6 +427,8 @@ def declare_contract(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
             op = schema["paths"][route.path_format][method.lower()]
             t = traits(route, method)
             responses: dict[str, Any] = op["responses"]
+            if t.pact and _is_framework_422(responses.get("422", {})):
+                del responses["422"]  # PACT answers a bad input with 400 (`BadRequest`)
             for status, reasons in statuses(t).items():
                 entry = responses.setdefault(str(status), {})
                 phrase = HTTPStatus(status).phrase
@@ -401,7 +436,9 @@ def declare_contract(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
                     entry["description"] = f"{phrase}. " + " ".join(reasons)
                 if _is_framework_422(entry):
                     del entry["content"]
-                if status >= 400:
+                if status >= 400 and t.pact:
+                    entry.setdefault("content", {}).setdefault(JSON, {"schema": {"$ref": PACT_ERROR}})
+                elif status >= 400:
                     entry.setdefault("content", {}).setdefault(PROBLEM_MEDIA_TYPE, copy.deepcopy(problem))
             for status_key, entry in responses.items():
                 entry["headers"] = {**entry.get("headers", {}), **response_headers(t, int(status_key))}

@@ -9,6 +9,7 @@ when rendering), since PACT forbids `null` for an absent value.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
@@ -27,7 +28,23 @@ EVENT_FULFILLED = "org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3"
 EVENT_REJECTED = "org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3"
 EVENT_PUBLISHED = "org.wbcsd.pact.ProductFootprint.PublishedEvent.3"
 
-PactCode = Literal["BadRequest", "AccessDenied", "TokenExpired", "NotFound", "InternalError", "NotImplemented"]
+
+class PactCode(StrEnum):
+    """PACT's error codes."""
+
+    BadRequest = "BadRequest"
+    AccessDenied = "AccessDenied"
+    TokenExpired = "TokenExpired"
+    NotFound = "NotFound"
+    InternalError = "InternalError"
+    NotImplemented = "NotImplemented"
+
+
+class FootprintStatus(StrEnum):
+    """`Active`, or `Deprecated` once superseded."""
+
+    Active = "Active"
+    Deprecated = "Deprecated"
 
 
 # --- Tables
@@ -144,7 +161,7 @@ class ProductFootprint(BaseModel):
     specVersion: str
     precedingPfIds: list[UUID] | None = None
     created: datetime
-    status: Literal["Active", "Deprecated"]
+    status: FootprintStatus
     validityPeriodStart: datetime
     validityPeriodEnd: datetime
     companyName: str = Field(min_length=1)
@@ -169,9 +186,25 @@ class FootprintOne(BaseModel):
 
 
 class CloudEvent(BaseModel):
-    """The envelope every PACT event has."""
+    """A PACT event: CloudEvents 1.0 in structured mode. `type` is one of
+    `org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3`, `…PublishedEvent.3`,
+    `…RequestFulfilledEvent.3` or `…RequestRejectedEvent.3`; `data` depends on it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "specversion": "1.0",
+                    "id": "5f1c7c4e-2b7a-4c61-9d8e-0c2f8e1d4a10",
+                    "source": "https://pact.buyer.example",
+                    "time": "2026-03-01T09:30:00Z",
+                    "type": "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3",
+                    "data": {"productId": ["urn:score4climate:product:0190a5d2-7c1e-7b3a-9f00-1a2b3c4d5e6f"]},
+                }
+            ]
+        },
+    )
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1, max_length=500)

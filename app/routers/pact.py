@@ -31,12 +31,12 @@ from app.services import auth as auth_service
 from app.services import pact as service
 
 CODES: dict[int, PactCode] = {
-    400: "BadRequest",
-    401: "BadRequest",
-    403: "AccessDenied",
-    404: "NotFound",
-    405: "NotImplemented",
-    501: "NotImplemented",
+    400: PactCode.BadRequest,
+    401: PactCode.BadRequest,
+    403: PactCode.AccessDenied,
+    404: PactCode.NotFound,
+    405: PactCode.NotImplemented,
+    501: PactCode.NotImplemented,
 }
 JSON = "application/json"
 
@@ -55,14 +55,14 @@ def as_pact_error(exc: Exception) -> Response | None:
     if isinstance(exc, RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return pact_error(400, "BadRequest", f"{where}: {first.get('msg')}".lstrip(": "))
+        return pact_error(400, PactCode.BadRequest, f"{where}: {first.get('msg')}".lstrip(": "))
     if isinstance(exc, ProblemError):
         status = 400 if exc.status == 422 else exc.status
-        code = CODES.get(status, "InternalError" if status >= 500 else "BadRequest")
+        code = CODES.get(status, PactCode.InternalError if status >= 500 else PactCode.BadRequest)
         return pact_error(status, code, exc.detail or HTTPStatus(status).phrase, exc.headers)
     if isinstance(exc, StarletteHTTPException):
         status = exc.status_code
-        code = CODES.get(status, "InternalError" if status >= 500 else "BadRequest")
+        code = CODES.get(status, PactCode.InternalError if status >= 500 else PactCode.BadRequest)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
         return pact_error(status, code, detail, dict(exc.headers or {}))
     return None
@@ -95,7 +95,7 @@ PACT_ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-router = APIRouter(prefix="/pact", tags=["PACT"], route_class=PactRoute)
+router = APIRouter(prefix="/pact", tags=["pact"], route_class=PactRoute)
 
 
 async def buyer(
@@ -211,7 +211,7 @@ async def list_footprints(
     empty list. More pages: `Link: <absolute URL>; rel="next"`."""
     unknown = sorted(k for k in request.query_params if k not in LIST_PARAMETERS and not k.lower().startswith("x-"))
     if unknown:
-        raise service.PactProblem(400, "BadRequest", f"unknown query parameter {unknown[0]!r}")
+        raise service.PactProblem(400, PactCode.BadRequest, f"unknown query parameter {unknown[0]!r}")
     filters = service.Filters(
         productId or (),
         companyId or (),
@@ -256,7 +256,7 @@ async def get_footprint(session: SessionDep, principal: BuyerDep, footprint_id: 
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/cloudevents+json": {"schema": {"type": "object"}}},
+            "content": {"application/cloudevents+json": {"schema": {"$ref": "#/components/schemas/CloudEvent"}}},
             "description": "A CloudEvents 1.0 event in structured mode: `RequestCreatedEvent.3`, `PublishedEvent.3`, "
             "`RequestFulfilledEvent.3` or `RequestRejectedEvent.3` (types `org.wbcsd.pact.ProductFootprint.*`).",
         }

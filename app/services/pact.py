@@ -75,19 +75,21 @@ async def pact_principal(session: AsyncSession, settings: Settings, token: str) 
     one, 403 `AccessDenied` for any other role."""
     challenge = {"WWW-Authenticate": 'Bearer realm="score4climate-pact", error="invalid_token"'}
     if not token:
-        raise PactProblem(401, "BadRequest", "an access token is required (Authorization: Bearer <token>)", challenge)
+        raise PactProblem(
+            401, PactCode.BadRequest, "an access token is required (Authorization: Bearer <token>)", challenge
+        )
     try:
         claims = security.decode_token(settings, token, "access")
     except security.TokenExpired as exc:
-        raise PactProblem(401, "TokenExpired", "the access token has expired; get a new one", challenge) from exc
+        raise PactProblem(401, PactCode.TokenExpired, "the access token has expired; get a new one", challenge) from exc
     except security.TokenInvalid as exc:
-        raise PactProblem(401, "BadRequest", "the access token is invalid", challenge) from exc
+        raise PactProblem(401, PactCode.BadRequest, "the access token is invalid", challenge) from exc
     try:
         principal = await auth_service.live_principal(session, claims)
     except ProblemError as exc:
-        raise PactProblem(401, "BadRequest", "the access token is no longer valid", challenge) from exc
+        raise PactProblem(401, PactCode.BadRequest, "the access token is no longer valid", challenge) from exc
     if principal.role is not Role.buyer:
-        raise PactProblem(403, "AccessDenied", "only lead buyers' API clients read footprints here")
+        raise PactProblem(403, PactCode.AccessDenied, "only lead buyers' API clients read footprints here")
     return principal
 
 
@@ -267,7 +269,7 @@ async def get_footprint(session: AsyncSession, principal: Principal, footprint_i
     await sync(session, principal)
     row = (await session.exec(_visible(principal, Filters()).where(PactFootprint.id == footprint_id))).first()
     if row is None:
-        raise PactProblem(404, "NotFound", f"no footprint {footprint_id}")
+        raise PactProblem(404, PactCode.NotFound, f"no footprint {footprint_id}")
     return render(row)
 
 
@@ -278,7 +280,7 @@ def instant(value: str | None, name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
     except ValueError as exc:
-        raise PactProblem(400, "BadRequest", f"{name} is not an RFC 3339 date-time") from exc
+        raise PactProblem(400, PactCode.BadRequest, f"{name} is not an RFC 3339 date-time") from exc
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
@@ -291,7 +293,7 @@ def _parse(model: type[BaseModel], value: Any, what: str) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or what
-        raise PactProblem(400, "BadRequest", f"invalid {what}: {where}: {first['msg']}") from exc
+        raise PactProblem(400, PactCode.BadRequest, f"invalid {what}: {where}: {first['msg']}") from exc
 
 
 def requester_base(source: str, settings: Settings) -> str:
@@ -301,9 +303,9 @@ def requester_base(source: str, settings: Settings) -> str:
     try:
         outbound.parse(base, settings)
     except outbound.OutboundRefused as exc:
-        raise PactProblem(400, "BadRequest", f"the event's source is not a URL we can answer at: {exc}") from exc
+        raise PactProblem(400, PactCode.BadRequest, f"the event's source is not a URL we can answer at: {exc}") from exc
     if httpx.URL(base).query:
-        raise PactProblem(400, "BadRequest", "the event's source must not carry a query")
+        raise PactProblem(400, PactCode.BadRequest, "the event's source must not carry a query")
     return base
 
 
@@ -321,7 +323,10 @@ def answer_event(request: CloudEvent, base_url: str, pfs: list[dict[str, Any]]) 
         "type": EVENT_REJECTED,
         "data": {
             "requestEventId": request.id,
-            "error": {"code": "NotFound", "message": "no footprint you may read matches the request's criteria"},
+            "error": {
+                "code": PactCode.NotFound.value,
+                "message": "no footprint you may read matches the request's criteria",
+            },
         },
     }
 
@@ -333,7 +338,7 @@ async def receive_event(
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise PactProblem(400, "BadRequest", "the body is not JSON") from exc
+        raise PactProblem(400, PactCode.BadRequest, "the body is not JSON") from exc
     event: CloudEvent = _parse(CloudEvent, payload, "event")
     match event.type:
         case wire.EVENT_CREATED:
@@ -355,4 +360,4 @@ async def receive_event(
         case wire.EVENT_FULFILLED | wire.EVENT_REJECTED:
             _parse(AnswerData, event.data, "event data")
         case _:
-            raise PactProblem(400, "BadRequest", f"unsupported event type {event.type!r}")
+            raise PactProblem(400, PactCode.BadRequest, f"unsupported event type {event.type!r}")

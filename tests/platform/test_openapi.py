@@ -154,6 +154,7 @@ WRITE_METHODS = ("post", "put", "patch")
 # readiness's 503 (it checks the database itself, without a session).
 OWN_ERRORS = {
     ("post", "/v1/auth/token"): {"401"},
+    ("post", "/pact/auth/token"): {"400", "401"},  # OAuth2 errors
     ("get", "/readyz"): {"503"},
     ("get", "/v1/attachments/{attachment_id}/content"): {"416"},  # a Range beyond the end
 }
@@ -175,6 +176,15 @@ def _single_object_get(doc: dict, method: str, path: str, op: dict) -> bool:
 
 def implied_statuses(doc: dict, method: str, path: str, op: dict) -> set[str]:
     """What any operation of this shape can answer, read from its declaration alone."""
+    if path.startswith("/pact/"):  # PACT's statuses: a bad input is 400, never 422
+        pact: set[str] = set()
+        if op.get("security"):
+            pact |= {"400", "401", "403"}
+        if _params(op, "path"):
+            pact.add("404")
+        if op.get("parameters") or "requestBody" in op:
+            pact.add("400")
+        return pact
     api = path.startswith("/v1/")
     writes = api and method in WRITE_METHODS
     documented_params = [p for p in op.get("parameters", []) if p["name"] != "If-None-Match"]
