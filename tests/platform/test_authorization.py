@@ -75,7 +75,10 @@ PUBLIC_OUTSIDE_V1 = {
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     ("MOUNT", "/docs-assets"),
+    ("GET", "/pact/.well-known/openid-configuration"),  # PACT discovery
+    ("POST", "/pact/auth/token"),  # PACT token (client credentials)
 }
+PUBLIC_PACT = {("GET", "/pact/.well-known/openid-configuration"), ("POST", "/pact/auth/token")}
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -299,6 +302,9 @@ webhook-endpoints-rotate-secret 200/200 200/404  404/404  404/404  200/404
 webhook-endpoints-ping         202/202  202/404  404/404  404/404  202/404
 webhook-endpoints-list-deliveries 200/200 200/404 404/404 404/404  200/404
 webhook-endpoints-retry-delivery 202/202 202/404 404/404  404/404  202/404
+pact-list-footprints           403      403      403      403      200
+pact-get-footprint             403/403  403/403  403/403  403/403  200/404
+pact-events                    403      403      403      403      200
 """
 
 
@@ -1131,17 +1137,56 @@ async def test_authorization(
         assert (s(other) in listed) == (seen["other"] == 200), f"other side's object listed: {s(other) in listed}"
 
 
+# --- PACT (`/pact`: lead buyers only; a footprint of another buyer's supplier is hidden) -------
+
+
+async def _footprint_of(c: Ctx) -> str:
+    """Give the side's enterprise an intensity; the id of its baseline footprint."""
+    from app.models.enums import OutputUnit
+    from app.models.progress import ProgressRecord
+    from app.services import pact_mapping
+
+    session, ent = c.factory.session, c.side.enterprise
+    ent.output_unit = OutputUnit.piece
+    for metric, base, latest in (("electricity", 1000, 900), ("production_output", 500, 550)):
+        await c.factory.expert_result(ent, metric, base, (date(2023, 1, 1), date(2023, 12, 31)), True, False)
+        await c.factory.expert_result(ent, metric, latest, (date(2025, 1, 1), date(2025, 12, 31)), False, True)
+    await run_before_commit(session)
+    record = (await session.exec(select(ProgressRecord.record).where(ProgressRecord.enterprise_id == ent.id))).one()
+    facts = pact_mapping.Enterprise(ent.id, ent.name, ent.country, ent.sector, ent.products, ent.output_unit)
+    return str(pact_mapping.footprints(facts, record)[0].id)
+
+
+@op("pact-list-footprints", "GET", "/pact/3/footprints")
+async def _pact_list(c: Ctx) -> Call:
+    return Call()
+
+
+@op("pact-get-footprint", "GET", "/pact/3/footprints/{footprint_id}")
+async def _pact_get(c: Ctx) -> Call:
+    return Call(params={"footprint_id": await _footprint_of(c)})
+
+
+@op("pact-events", "POST", "/pact/3/events")
+async def _pact_events(c: Ctx) -> Call:
+    published = "org.wbcsd.pact.ProductFootprint.PublishedEvent.3"
+    data = {"pfIds": [str(uuid.uuid4())]}
+    event = {"specversion": "1.0", "id": "e-1", "source": "https://x.example", "time": "2026-01-01T00:00:00Z"}
+    return Call(body={**event, "type": published, "data": data})
+
+
 # --- completeness ------------------------------------------------------------------------------
 
 
 def _operations(app: Any) -> set[tuple[str, str]]:
+    """The operations the table covers: `/v1`, and `/pact` (PACT tokens) but its public two."""
     return {
         (method.upper(), path)
         for path, item in app.openapi()["paths"].items()
-        if path.startswith("/v1/") or path == "/v1"
+        if path.startswith(("/v1/", "/pact/")) or path == "/v1"
         for method in item
         if method in {"get", "post", "put", "patch", "delete"}
-    }
+    } - PUBLIC_PACT
 
 
 def test_every_operation_has_rows(app: Any) -> None:
@@ -1171,7 +1216,7 @@ def test_no_route_outside_the_document(app: Any) -> None:
             continue
         for method in methods - {"HEAD", "OPTIONS"}:
             seen.add((method, path))
-            if path.startswith("/v1"):
+            if path.startswith(("/v1", "/pact/")) and (method, path) not in PUBLIC_PACT:
                 assert (method, path) in documented, f"{method} {path} is not in the OpenAPI document"
             else:
                 assert (method, path) in PUBLIC_OUTSIDE_V1, f"{method} {path} is a new route outside /v1"
