@@ -519,3 +519,25 @@ async def test_published_accepted_and_malformed_events_400(live_client, world):
     assert r.status_code == 400 and r.json()["code"] == "BadRequest"
     r = await _post(live_client, {"Authorization": "Bearer very-invalid"}, ok)
     assert r.status_code == 401 and r.json()["code"] == "BadRequest"
+
+
+async def test_the_demo_buyer_client_has_footprints_to_read(live_client, database):
+    """The conformance run needs data: the demo world's client reads its suppliers' footprints."""
+    from app.services import demo
+
+    async with database.sessionmaker() as s:
+        summary = await demo.load_demo(s)
+        await s.commit()
+    assert summary.api_client_id and summary.api_client_secret
+    r = await live_client.post(
+        "/pact/auth/token",
+        data={"grant_type": "client_credentials"},
+        headers=_basic(summary.api_client_id, summary.api_client_secret),
+    )
+    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    data = (await live_client.get("/pact/3/footprints", headers=auth)).json()["data"]
+    assert len(data) >= 2
+    for footprint in data:
+        assert_valid(footprint)
+    r = await live_client.get("/pact/3/footprints?limit=1", headers=auth)
+    assert 'rel="next"' in r.headers["link"]
