@@ -67,6 +67,8 @@ def test_serve_with_flags_speaks_https_and_refuses_plain_http(scratch_url, pair,
         assert plain_http_reply(server.port) == b""
         with pytest.raises(httpx.RemoteProtocolError, match="Server disconnected without sending a response"):
             httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=5)
+        # ... and the server goes on serving HTTPS.
+        assert httpx.get(f"{server.base_url}/readyz", verify=server.verify, timeout=5).status_code == 200
     finally:
         served = server.stop(ready=True)
     assert f"SCORE4Climate API on https://127.0.0.1:{served.port}" in served.output
