@@ -173,6 +173,11 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
+def on_every_interface(addresses: list[str]) -> bool:
+    """Whether one of these /proc addresses is the IPv4 or IPv6 wildcard."""
+    return any(address in ("0" * 8, "0" * 32) for address in addresses)
+
+
 @dataclass(frozen=True)
 class Options:
     suite: Path
@@ -440,7 +445,7 @@ def run(options: Options, commit: str, stack: ExitStack) -> int:
     wait_until("the suite", f"{suite_base}/health-check", suite, suite_log, 180)
     addresses = listening_addresses(suite_port)
     step(f"the suite listens on {suite_port} at {', '.join(addresses) or '?'} (0100007F = 127.0.0.1)")
-    if any(address.strip("0") == "" for address in addresses):
+    if on_every_interface(addresses):
         raise RunError("the suite listens on every interface; the loopback preload did not apply")
 
     params: dict[str, Any] = {
