@@ -22,9 +22,9 @@ run: $(STAMP) ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATA
 	$(BIN)/score4climate serve
 
 test: $(STAMP) ## ruff, mypy, the strict docs build and the whole test suite on a real PostgreSQL
-	$(BIN)/ruff check app tests alembic bench loadtest
-	$(BIN)/ruff format --check app tests alembic bench loadtest
-	$(BIN)/mypy app
+	$(BIN)/ruff check app tests alembic bench loadtest scripts
+	$(BIN)/ruff format --check app tests alembic bench loadtest scripts
+	$(BIN)/mypy app scripts
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/pytest -n auto
 
@@ -38,15 +38,15 @@ sdk-check: $(STAMP) ## generate Kotlin and Swift clients (openapi-generator, Jav
 	$(BIN)/pytest -p no:cacheprovider tests/operations/test_sdks.py -k native
 
 lint: $(STAMP) ## ruff lint + format check
-	$(BIN)/ruff check app tests alembic bench loadtest
-	$(BIN)/ruff format --check app tests alembic bench loadtest
+	$(BIN)/ruff check app tests alembic bench loadtest scripts
+	$(BIN)/ruff format --check app tests alembic bench loadtest scripts
 
 typecheck: $(STAMP) ## mypy (strict)
-	$(BIN)/mypy app
+	$(BIN)/mypy app scripts
 
 format: $(STAMP) ## apply ruff formatting and safe fixes
-	$(BIN)/ruff check --fix app tests alembic bench loadtest
-	$(BIN)/ruff format app tests alembic bench loadtest
+	$(BIN)/ruff check --fix app tests alembic bench loadtest scripts
+	$(BIN)/ruff format app tests alembic bench loadtest scripts
 
 openapi: $(STAMP) ## write openapi.json from the app
 	$(BIN)/score4climate export-openapi

@@ -135,6 +135,21 @@ def demo_wanted(settings: Settings, *, embedded: bool, asked: bool) -> bool:
     return asked or settings.demo_data or (settings.environment == "development" and embedded)
 
 
+def tls_files(args: argparse.Namespace, settings: Settings) -> tuple[str | None, str | None]:
+    """The key and certificate `serve` speaks HTTPS with (the flags over SSL_KEYFILE and
+    SSL_CERTFILE), both or neither, each a readable file; (None, None): plain HTTP."""
+    keyfile = args.ssl_keyfile or settings.ssl_keyfile
+    certfile = args.ssl_certfile or settings.ssl_certfile
+    if (keyfile is None) != (certfile is None):
+        raise SystemExit(
+            "--ssl-keyfile and --ssl-certfile (SSL_KEYFILE, SSL_CERTFILE) are given together or not at all"
+        )
+    for name, path in (("key", keyfile), ("certificate", certfile)):
+        if path is not None and not Path(path).is_file():
+            raise SystemExit(f"the TLS {name} file {path} does not exist")
+    return (str(keyfile), str(certfile)) if keyfile and certfile else (None, None)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -142,6 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     if args.demo and _settings().environment == "production":
         raise SystemExit("--demo is refused when ENVIRONMENT=production: demo users share a published password")
+    keyfile, certfile = tls_files(args, _settings())
     embedded = _settings().database_url is None
     url = resolve_database_url()
     migrate(url)
@@ -152,7 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     app = create_app(settings)
     host = args.host or settings.host
     port = args.port or settings.port
-    base = f"http://{host}:{port}"
+    base = f"{'https' if certfile else 'http'}://{host}:{port}"
     demo = load_demo_data(url, at_start=True) if demo_wanted(settings, embedded=embedded, asked=args.demo) else None
     if demo is not None:
         print_demo_logins(demo, base, password_file)
@@ -167,6 +183,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_config=None,
         proxy_headers=False,  # the app applies TRUSTED_PROXIES itself (app/main.py)
         timeout_keep_alive=30,
+        ssl_keyfile=keyfile,
+        ssl_certfile=certfile,
     )
 
 
@@ -319,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="migrate, then serve the API (embedded PostgreSQL if DATABASE_URL is unset)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--ssl-keyfile", type=Path, help="serve HTTPS with this private key, PEM (SSL_KEYFILE)")
+    serve.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate chain, PEM (SSL_CERTFILE)")
     serve.add_argument(
         "--demo",
         action="store_true",

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    ssl_keyfile: Path | None = Field(
+        default=None, description="`serve` speaks HTTPS with this private key (PEM); set with SSL_CERTFILE."
+    )
+    ssl_certfile: Path | None = Field(
+        default=None, description="`serve` speaks HTTPS with this certificate chain (PEM); set with SSL_KEYFILE."
+    )
 
     database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1)
@@ -194,7 +200,14 @@ class Settings(BaseSettings):
         "The sweep looks only under it.",
     )
 
-    @field_validator("attachment_s3_bucket", "attachment_s3_endpoint_url", "attachment_s3_region", mode="before")
+    @field_validator(
+        "attachment_s3_bucket",
+        "attachment_s3_endpoint_url",
+        "attachment_s3_region",
+        "ssl_keyfile",
+        "ssl_certfile",
+        mode="before",
+    )
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -212,6 +225,12 @@ class Settings(BaseSettings):
         if value.startswith("/"):
             raise ValueError("ATTACHMENT_S3_PREFIX is a key prefix such as `attachments/`, without a leading /")
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.ssl_keyfile is None) != (self.ssl_certfile is None):
+            raise ValueError("SSL_KEYFILE and SSL_CERTFILE are set together or not at all")
+        return self
 
     @model_validator(mode="after")
     def _s3_key_pair(self) -> Settings:

@@ -5,6 +5,7 @@ when it has exited by itself), and everything it wrote to stdout and stderr is k
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -38,8 +39,13 @@ class Served:
 
 
 class ServeProcess:
-    def __init__(self, workdir: Path, env: dict[str, str], *args: str) -> None:
+    """`ca`: the server speaks HTTPS (given --ssl-keyfile/--ssl-certfile) with a certificate
+    this authority signs; readiness is then asked over HTTPS."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], *args: str, ca: Path | None = None) -> None:
         self.port = free_port()
+        self.verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
+        self.base_url = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
         self.log = workdir / f"serve-{self.port}.log"
         full_env = {key: value for key, value in os.environ.items() if key.upper() not in CLEARED}
         full_env.update(env)
@@ -54,15 +60,23 @@ class ServeProcess:
 
     def wait(self, timeout: float = 120) -> Served:
         """Until ready (then stop it) or exited."""
+        ready = self.until_ready(timeout)
+        return self.stop(ready)
+
+    def until_ready(self, timeout: float = 120) -> bool:
+        """Wait until it answers /readyz (True), exits or `timeout` passes (False)."""
         deadline = time.monotonic() + timeout
         ready = False
         while self.proc.poll() is None and not ready:
             if time.monotonic() > deadline:
                 break
             try:
-                ready = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200
+                ready = httpx.get(f"{self.base_url}/readyz", timeout=1, verify=self.verify).status_code == 200
             except httpx.TransportError:
                 time.sleep(0.1)
+        return ready
+
+    def stop(self, ready: bool) -> Served:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
