@@ -20,6 +20,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.models.base import TIMESTAMP
+from app.models.webhooks import delivery_state
 
 SPEC_VERSION = "3.0.0"
 
@@ -81,16 +82,7 @@ OUTBOX = sa.Table(
     sa.Column("recipient", sa.String(2048), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("request_id", sa.String(100), nullable=True),
-    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("created_at", TIMESTAMP, nullable=False, server_default=sa.text("clock_timestamp()")),
-    sa.Column("next_attempt_at", TIMESTAMP, nullable=True, server_default=sa.text("clock_timestamp()")),
-    sa.Column("claimed_by", sa.Uuid, nullable=True),
-    sa.Column("claimed_until", TIMESTAMP, nullable=True),
-    sa.Column("delivered_at", TIMESTAMP, nullable=True),
-    sa.Column("last_status_code", sa.Integer, nullable=True),
-    sa.Column("last_error", sa.String(500), nullable=True),
-    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    *delivery_state(),
     sa.Index("ix_pact_outbox_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
 )
 """Events answering a buyer's request, waiting for the delivery worker (app/services/pact_delivery.py)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -36,22 +37,30 @@ class WebhookEndpoint(TableBase, table=True):
     failing_since: datetime | None = Field(default=None, sa_type=TIMESTAMP)
 
 
+def delivery_state() -> list[sa.Column[Any] | sa.CheckConstraint]:
+    """The columns of a row that a delivery worker claims, sends and records (a webhook
+    delivery, a PACT callback): new objects for each table."""
+    return [
+        sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("created_at", TIMESTAMP, nullable=False, server_default=sa.text("clock_timestamp()")),
+        sa.Column("next_attempt_at", TIMESTAMP, nullable=True, server_default=sa.text("clock_timestamp()")),
+        sa.Column("claimed_by", sa.Uuid, nullable=True),
+        sa.Column("claimed_until", TIMESTAMP, nullable=True),
+        sa.Column("delivered_at", TIMESTAMP, nullable=True),
+        sa.Column("last_status_code", sa.Integer, nullable=True),
+        sa.Column("last_error", sa.String(500), nullable=True),
+        sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    ]
+
+
 DELIVERIES = sa.Table(
     "webhook_deliveries",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
     sa.Column("endpoint_id", sa.Uuid, sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
     sa.Column("event_seq", sa.BigInteger, sa.ForeignKey("events.seq", ondelete="CASCADE"), nullable=False, index=True),
-    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("created_at", TIMESTAMP, nullable=False, server_default=sa.text("clock_timestamp()")),
-    sa.Column("next_attempt_at", TIMESTAMP, nullable=True, server_default=sa.text("clock_timestamp()")),
-    sa.Column("claimed_by", sa.Uuid, nullable=True),
-    sa.Column("claimed_until", TIMESTAMP, nullable=True),
-    sa.Column("delivered_at", TIMESTAMP, nullable=True),
-    sa.Column("last_status_code", sa.Integer, nullable=True),
-    sa.Column("last_error", sa.String(500), nullable=True),
-    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    *delivery_state(),
     sa.Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
     sa.Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "created_at", "id"),
 )
