@@ -21,7 +21,7 @@ from app.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.middleware import BodyGuardMiddleware
 from app.models.attachments import AttachmentUpload
 from app.models.client_ids import ClientIdentified
-from app.models.pact import CloudEvent
+from app.models.pact import CloudEvent, PactTokenRequest
 
 TAGS: list[dict[str, str]] = [
     {
@@ -131,7 +131,11 @@ UPDATE_EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
-FORM_SCHEMAS: dict[str, type[BaseModel]] = {"AttachmentUpload": AttachmentUpload, "CloudEvent": CloudEvent}
+FORM_SCHEMAS: dict[str, type[BaseModel]] = {
+    "AttachmentUpload": AttachmentUpload,
+    "CloudEvent": CloudEvent,
+    "PactTokenRequest": PactTokenRequest,
+}
 """Request bodies that routes read themselves (a streamed upload) and declare by `$ref`."""
 
 
@@ -474,7 +478,10 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
         components.setdefault(name, sub)
     components["Problem"].pop("$defs", None)
     for name, model in FORM_SCHEMAS.items():
-        components.setdefault(name, model.model_json_schema(ref_template="#/components/schemas/{model}"))
+        form = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for nested, definition in form.pop("$defs", {}).items():
+            components.setdefault(nested, definition)
+        components.setdefault(name, form)
     _named_enums(components)
     declare_contract(schema, app.routes)
     for name, example in UPDATE_EXAMPLES.items():

@@ -177,6 +177,21 @@ class FootprintOne(BaseModel):
 # --- Events (CloudEvents 1.0, structured mode)
 
 
+class PactGrantType(StrEnum):
+    client_credentials = "client_credentials"
+
+
+class PactTokenRequest(BaseModel):
+    """The PACT token request (form-encoded): client credentials, the API client's id and secret
+    in HTTP Basic or in the two optional fields."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"grant_type": "client_credentials"}]})
+
+    grant_type: PactGrantType
+    client_id: str | None = Field(default=None, description="Instead of HTTP Basic.")
+    client_secret: str | None = Field(default=None, description="Instead of HTTP Basic.")
+
+
 class CloudEvent(BaseModel):
     """A PACT event: CloudEvents 1.0 in structured mode. `type` is one of
     `org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3`, `…PublishedEvent.3`,

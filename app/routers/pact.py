@@ -146,6 +146,14 @@ async def openid_configuration(request: Request) -> OpenIdConfiguration:
         },
         401: {"model": OAuthError, "description": "Client authentication failed (`invalid_client`)."},
     },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/PactTokenRequest"}}
+            },
+        }
+    },
 )
 async def token(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """OAuth2 client credentials (`grant_type=client_credentials`, form-encoded), the API
@@ -252,7 +260,8 @@ async def get_footprint(session: SessionDep, principal: BuyerDep, footprint_id: 
     name="events",
     summary="Send an event (PACT Events)",
     status_code=200,
-    responses=PACT_ERRORS,
+    response_class=Response,
+    responses={**PACT_ERRORS, 200: {"description": "Accepted (empty body)."}},
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -107,6 +107,16 @@ def positive_data_acceptance_or_business_rule(ctx: CheckContext, response: Respo
         if response.status_code == 412 and case.headers and "If-Match" in case.headers:
             # An `If-Match` that is not the object's current ETag: a state precondition, not data.
             return None
+        if (
+            response.status_code == 400
+            and case.path == "/pact/3/events"
+            and response.json().get("code") == "BadRequest"
+        ):
+            # A PACT event's `data` and `source` depend on its `type` (a URL the answer is posted
+            # to, filters of a request): rules of the PACT specification that the one CloudEvent
+            # schema cannot express. The suite's own event tests and tests/programme/test_pact.py
+            # check these answers.
+            return None
         forged_cursor = response.status_code == 400 and case.query and "cursor" in case.query
         if forged_cursor and str(response.json().get("type", "")).endswith("/invalid-cursor"):
             return None
