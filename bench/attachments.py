@@ -177,22 +177,9 @@ async def memory(world: World, pid: int, size: int) -> tuple[int, int]:
 
 
 async def create_database(admin_dsn: str, dsn: str, sa_url: str) -> None:
-    import asyncpg
+    from bench.run import small_database
 
-    from app.embedded_db import recreate_database
-    from bench import seed as S
-    from bench.run import migrate
-
-    await recreate_database(admin_dsn, DB_NAME)
-    await asyncio.to_thread(migrate, sa_url)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(S.FUNCTION)
-        for sql in SEED:
-            await conn.execute(sql)
-        await conn.execute("DROP FUNCTION bench_uuid(int, bigint)")
-    finally:
-        await conn.close()
+    await small_database(admin_dsn, DB_NAME, SEED)
 
 
 def admin_token(sa_url: str) -> str:

@@ -594,6 +594,24 @@ async def async_main(sa_url: str, dsn: str, seed_seconds: float, admin_dsn: str)
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
 
+async def small_database(admin_dsn: str, name: str, seed_sql: list[str], *, analyze: bool = False) -> None:
+    """Re-create the database `name` of a phase, migrate it and run its seed statements (with the
+    `bench_uuid` helper function available while they run)."""
+    await embedded_db.recreate_database(admin_dsn, name)
+    dsn = with_database(admin_dsn, name)
+    await asyncio.to_thread(migrate, dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(S.FUNCTION)
+        for sql in seed_sql:
+            await conn.execute(sql)
+        await conn.execute("DROP FUNCTION bench_uuid(int, bigint)")
+        if analyze:
+            await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
 def run_phase(measure: Callable[[str], Awaitable[str]], name: str, title: str) -> None:
     """One phase alone (`BENCH_ONLY=name`): measure on the bench's server, print the table and
     write it to `.data/bench-{name}.md`."""
